@@ -1,0 +1,212 @@
+"""The SSM block: a cheap, distillable stand-in for a Restormer transformer block, same (B, C, H, W) in and out.
+
+Token-major (channels-last) end to end, because strided slices and NCHW depthwise convs were several times slower
+than their channels-last forms on CPU (shared/notes/ssm-cpu-speed.md)::
+
+    t = x as (B, H, W, C)
+    u = LayerNorm(t)
+    [xs | z | B | C | dt] = Linear(u)                 one matmul for every projection
+    xs = SiLU(depthwise kxk conv(xs))                  local mixing, as in Mamba / MambaIR's SS2D
+    y  = sum over directions of selective_scan(xs flattened in that direction, dt_dir, A_dir, B, C) + D * xs
+    y  = y * SiLU(z)                                   (optional gate)
+    t  = t + Linear(y)                                 and, optionally, t + MLP(LayerNorm(t))
+
+Options: ``d_state`` (N), ``expand``, ``headdim`` (0 = one head, Mamba-2 scalar decay shared by all channels),
+``chunk_size``, ``directions`` (``hw``: row-major, ``hw_rev``, ``wh``: column-major, ``wh_rev``), ``d_conv``,
+``gate``, ``scan_pool`` (scan k x k average-pooled tokens and upsample, gate at full resolution: a cheaper global
+path for the high-resolution stages), ``mlp_ratio`` (0 = no channel-MLP half), ``scan_impl``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .scan import selective_scan
+
+DIRECTIONS = ("hw", "hw_rev", "wh", "wh_rev")
+
+
+@dataclass(frozen=True)
+class SSMOptions:
+    """Hyperparameters of :class:`SSMBlock` (the ``ssm:`` mapping of a model config)."""
+
+    d_state: int = 4
+    expand: float = 1.0
+    headdim: int = 0
+    chunk_size: int = 32
+    directions: tuple[str, ...] = ("hw",)
+    d_conv: int = 3
+    gate: bool = False
+    conv_first: bool = True
+    d_skip: bool = False
+    scan_pool: int = 1
+    mlp_ratio: float = 0.0
+    dt_min: float = 1e-3
+    dt_max: float = 0.1
+    dt_limit: float = 1.0
+    scan_impl: str = "auto"
+
+    @classmethod
+    def from_any(cls, value: "SSMOptions | dict | None") -> "SSMOptions":
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown SSM option(s) {unknown}; known: {sorted(known)}")
+        value = dict(value)
+        if "directions" in value:
+            value["directions"] = tuple([value["directions"]] if isinstance(value["directions"], str)
+                                        else value["directions"])
+        opts = cls(**value)
+        opts.validate()
+        return opts
+
+    def validate(self) -> None:
+        bad = [d for d in self.directions if d not in DIRECTIONS]
+        if bad or not self.directions:
+            raise ValueError(f"ssm.directions must be a non-empty list from {DIRECTIONS}, got {list(self.directions)}")
+        for name in ("d_state", "chunk_size", "d_conv", "scan_pool"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ssm.{name} must be >= 1, got {getattr(self, name)}")
+        if self.d_conv % 2 == 0:
+            raise ValueError(f"ssm.d_conv must be odd (same padding), got {self.d_conv}")
+        if self.expand <= 0 or self.mlp_ratio < 0:
+            raise ValueError(f"ssm.expand must be > 0 and ssm.mlp_ratio >= 0, got {self.expand}, {self.mlp_ratio}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["directions"] = list(self.directions)
+        return d
+
+    def key(self) -> str:
+        """Short canonical description (used in LUT keys)."""
+        return (f"n{self.d_state}-e{self.expand:g}-hd{self.headdim}-q{self.chunk_size}-d{'+'.join(self.directions)}"
+                f"-k{self.d_conv}-g{int(self.gate)}-p{self.scan_pool}-m{self.mlp_ratio:g}")
+
+
+def to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) in channels-last memory. For B == 1 a 2-D transpose, which torch copies ~2x faster."""
+    if x.is_contiguous(memory_format=torch.channels_last):
+        return x
+    b, c, h, w = x.shape
+    if b == 1 and x.is_contiguous() and not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export():
+        return x.reshape(c, h * w).t().contiguous().reshape(1, h, w, c).permute(0, 3, 1, 2)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def _order(t: torch.Tensor, direction: str) -> torch.Tensor:
+    """(B, H, W, F) -> (B, L, F) tokens in the scan order of ``direction``."""
+    b, h, w, f = t.shape
+    seq = t.reshape(b, h * w, f) if direction.startswith("hw") else t.transpose(1, 2).reshape(b, h * w, f)
+    return seq.flip(1) if direction.endswith("_rev") else seq
+
+
+def _unorder(seq: torch.Tensor, direction: str, h: int, w: int) -> torch.Tensor:
+    """Inverse of :func:`_order`: (B, L, F) -> (B, H, W, F)."""
+    b, _, f = seq.shape
+    if direction.endswith("_rev"):
+        seq = seq.flip(1)
+    return seq.reshape(b, h, w, f) if direction.startswith("hw") else seq.reshape(b, w, h, f).transpose(1, 2)
+
+
+class SSMBlock(nn.Module):
+    """Selective state-space block over the flattened feature map; see the module docstring."""
+
+    def __init__(self, dim: int, **options: Any) -> None:
+        super().__init__()
+        opts = SSMOptions.from_any(options)
+        self.opts = opts
+        self.dim = dim
+        d_inner = int(round(dim * opts.expand))
+        self.headdim = opts.headdim or d_inner
+        if d_inner % self.headdim:
+            raise ValueError(f"SSM block: inner width {d_inner} (dim {dim} x expand {opts.expand}) must be divisible"
+                             f" by headdim {self.headdim}")
+        self.d_inner = d_inner
+        self.nheads = d_inner // self.headdim
+        k = len(opts.directions)
+        self.norm = nn.LayerNorm(dim)
+        # x, B, C and dt per direction/head from one matmul (a narrow separate matmul was as slow as a wide one)
+        self.split = [d_inner, opts.d_state, opts.d_state, k * self.nheads]
+        self.in_proj = nn.Linear(dim, sum(self.split))
+        if opts.gate:
+            self.gate_proj = nn.Linear(dim, d_inner)
+        conv_ch = dim if opts.conv_first else d_inner
+        self.conv = nn.Conv2d(conv_ch, conv_ch, opts.d_conv, padding=opts.d_conv // 2, groups=conv_ch)
+        if opts.conv_first:  # x + dwconv(x) folded into one conv: start from identity plus the usual random init
+            with torch.no_grad():
+                self.conv.weight[:, 0, opts.d_conv // 2, opts.d_conv // 2] += 1.0
+        # Mamba's initialisation: dt spread log-uniformly in [dt_min, dt_max], A = -(1..) per head and direction
+        dt = torch.exp(torch.rand(k * self.nheads) * (math.log(opts.dt_max) - math.log(opts.dt_min))
+                       + math.log(opts.dt_min))
+        with torch.no_grad():
+            self.in_proj.bias[-k * self.nheads:] = dt + torch.log(-torch.expm1(-dt))  # inverse softplus
+        self.A_log = nn.Parameter(torch.log(torch.linspace(1.0, 4.0, k * self.nheads)))
+        if opts.d_skip:
+            self.D = nn.Parameter(torch.ones(d_inner))
+        # no bias: the residual add then fuses into the projection's matmul (addmm / Gemm with C)
+        self.out_proj = nn.Linear(d_inner, dim, bias=False)
+        if opts.mlp_ratio > 0:
+            hidden = int(round(dim * opts.mlp_ratio))
+            self.norm2 = nn.LayerNorm(dim)
+            self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.dim:
+            raise ValueError(f"SSMBlock(dim={self.dim}) expects (B, {self.dim}, H, W), got {tuple(x.shape)}")
+        x = to_channels_last(x)  # free when x is already channels-last (an SSM block's own output)
+        if self.opts.conv_first:  # local mixing (identity-initialised) before the token path, no transposes
+            x = self.conv(x)
+        t = x.permute(0, 2, 3, 1)  # (B, C, H, W) channels-last -> (B, H, W, C) contiguous, a view
+        return self._tokens(t).permute(0, 3, 1, 2)  # channels-last strided (B, C, H, W), no copy
+
+    def _tokens(self, t: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, C) -> (B, H, W, C)."""
+        opts, k, nh = self.opts, len(self.opts.directions), self.nheads
+        b, h, w, _ = t.shape
+        u = self.norm(t)
+        xs, Bm, Cm, dt = self.in_proj(u).split(self.split, dim=-1)
+        if self.opts.conv_first:
+            xs = F.silu(xs)
+        else:  # Mamba's order: projection, then depthwise conv (two transposes in onnxruntime)
+            xs = F.silu(self.conv(xs.permute(0, 3, 1, 2))).permute(0, 2, 3, 1)
+        p = opts.scan_pool
+        if p > 1:  # scan a pooled grid (ceil_mode keeps odd sizes covered); gate and skip stay at full resolution
+            pooled = F.avg_pool2d(torch.cat([xs, Bm, Cm, dt], dim=-1).permute(0, 3, 1, 2), p, ceil_mode=True)
+            sx, sB, sC, sdt = pooled.permute(0, 2, 3, 1).split([self.d_inner, opts.d_state, opts.d_state, k * nh],
+                                                                dim=-1)
+        else:
+            sx, sB, sC, sdt = xs, Bm, Cm, dt
+        hs, ws = sx.shape[1], sx.shape[2]
+        # bounded step keeps every chunk's log-decay finite and the exps away from denormals
+        sdt = F.softplus(sdt).clamp(max=opts.dt_limit)
+        A = -torch.exp(self.A_log)
+        y = None
+        for i, direction in enumerate(opts.directions):
+            yq = selective_scan(_order(sx, direction).reshape(b, hs * ws, nh, self.headdim),
+                                _order(sdt[..., i * nh:(i + 1) * nh], direction), A[i * nh:(i + 1) * nh],
+                                _order(sB, direction), _order(sC, direction), None, opts.chunk_size,
+                                impl=opts.scan_impl)
+            yq = _unorder(yq.reshape(b, hs * ws, self.d_inner), direction, hs, ws)
+            y = yq if y is None else y + yq
+        if p > 1:  # nearest upsampling back to full resolution, cropped for odd sizes
+            y = y[:, :, None, :, None, :].expand(b, hs, p, ws, p, self.d_inner)  # (B, hs, ws, D) -> (B, hs*p, ws*p, D)
+            y = y.reshape(b, hs * p, ws * p, self.d_inner)[:, :h, :w]
+        if opts.d_skip:
+            y = torch.addcmul(y, xs, self.D)  # + D * x skip
+        if opts.gate:
+            y = y * F.silu(self.gate_proj(u))
+        b_, h_, w_, c_ = t.shape
+        # t + y @ W^T in one matmul; (B, H, W, D) -> (BHW, D)
+        t = torch.addmm(t.reshape(-1, c_), y.reshape(-1, self.d_inner), self.out_proj.weight.t()).view(b_, h_, w_, c_)
+        if opts.mlp_ratio > 0:
+            t = t + self.mlp(self.norm2(t))
+        return t

@@ -1,0 +1,72 @@
+import pytest
+import torch
+
+from supernet.scan import chunked_scan, cuda_scan, decayed_cumsum, mamba_available, selective_scan, sequential_scan
+
+
+def _inputs(b, L, h, p, n, dtype=torch.float64, device="cpu", seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mk = lambda *s: torch.randn(*s, generator=g, dtype=dtype).to(device)  # noqa: E731
+    x = mk(b, L, h, p)
+    dt = (torch.rand(b, L, h, generator=g, dtype=dtype) * 0.5 + 0.01).to(device)
+    A = -(torch.rand(h, generator=g, dtype=dtype) + 0.1).to(device)
+    return [t.requires_grad_() for t in (x, dt, A, mk(b, L, n), mk(b, L, n), mk(h, p))]
+
+
+@pytest.mark.parametrize("b, L, h, p, n, q", [
+    (2, 37, 1, 5, 4, 8),      # L not a multiple of the chunk
+    (2, 300, 2, 3, 4, 16),    # several heads
+    (1, 1100, 1, 4, 3, 8),    # 138 chunks: the blocked chunk-to-chunk scan recurses
+    (1, 7, 1, 3, 2, 32),      # shorter than one chunk
+])
+def test_chunked_matches_sequential_forward_and_backward(b, L, h, p, n, q):
+    args = _inputs(b, L, h, p, n)
+    y1 = chunked_scan(*args, chunk_size=q)
+    y2 = sequential_scan(*args)
+    assert y1.shape == (b, L, h, p)
+    assert torch.allclose(y1, y2, atol=1e-6, rtol=0)
+    w = torch.randn_like(y1)
+    g1 = torch.autograd.grad((y1 * w).sum(), args)
+    g2 = torch.autograd.grad((y2 * w).sum(), args)
+    for a, c in zip(g1, g2):
+        assert torch.allclose(a, c, atol=1e-6, rtol=1e-9)
+
+
+def test_strong_decay_stays_finite():
+    x, dt, A, B, C, D = [t.detach() for t in _inputs(1, 200, 1, 4, 4, dtype=torch.float32)]
+    y = chunked_scan(x, dt * 50, A * 20, B, C, D, chunk_size=32)
+    assert torch.isfinite(y).all()
+
+
+def test_decayed_cumsum_matches_loop():
+    g = -torch.rand(3, 100, dtype=torch.float64)
+    X = torch.randn(3, 100, 5, dtype=torch.float64)
+    ref, acc = [], torch.zeros(3, 5, dtype=torch.float64)
+    for t in range(100):
+        acc = torch.exp(g[:, t, None]) * acc + X[:, t]
+        ref.append(acc)
+    assert torch.allclose(decayed_cumsum(g, X, block=4), torch.stack(ref, 1), atol=1e-10)
+
+
+def test_dispatch_rejects_unknown_impl_and_cpu_cuda():
+    args = [t.detach() for t in _inputs(1, 8, 1, 2, 2)]
+    with pytest.raises(ValueError, match="scan impl"):
+        selective_scan(*args, impl="fast")
+    with pytest.raises(RuntimeError, match="CUDA tensors"):
+        cuda_scan(*args)
+    assert torch.equal(selective_scan(*args, impl="auto"), chunked_scan(*args))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_kernel_matches_chunked_scan():
+    if not mamba_available():
+        pytest.skip("mamba-ssm with its CUDA kernels is not importable (pip install 'ens-restore[cuda]')")
+    args = [t.detach().float() for t in _inputs(2, 4096, 2, 64, 16, dtype=torch.float32, device="cuda")]
+    args = [t.requires_grad_() for t in args]
+    y_cuda = cuda_scan(*args, chunk_size=64)
+    y_ref = chunked_scan(*args, chunk_size=64)
+    assert torch.allclose(y_cuda, y_ref, atol=2e-3, rtol=2e-3)
+    w = torch.randn_like(y_ref)
+    for a, c in zip(torch.autograd.grad((y_cuda * w).sum(), args), torch.autograd.grad((y_ref * w).sum(), args)):
+        assert torch.allclose(a, c, atol=5e-2, rtol=5e-2)

@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+from supernet.ssm import SSMBlock, SSMOptions
+
+VARIANTS = [
+    {},
+    {"directions": ["hw", "wh_rev"], "headdim": 4, "d_state": 8},
+    {"scan_pool": 2, "gate": True, "mlp_ratio": 1.0, "d_skip": True},
+    {"conv_first": False, "expand": 2.0, "directions": ["hw_rev", "wh"]},
+]
+
+
+@pytest.mark.parametrize("opts", VARIANTS)
+@pytest.mark.parametrize("hw", [(8, 8), (13, 11), (1, 5)])
+def test_shape_preserved_and_scan_paths_agree(opts, hw):
+    torch.manual_seed(0)
+    block = SSMBlock(16, **opts).double()
+    x = torch.randn(2, 16, *hw, dtype=torch.float64, requires_grad=True)
+    y = block(x)
+    assert y.shape == x.shape
+    ref = SSMBlock(16, **{**opts, "scan_impl": "reference"}).double()
+    ref.load_state_dict(block.state_dict())
+    y_ref = ref(x)
+    assert torch.allclose(y, y_ref, atol=1e-9)
+    g1, = torch.autograd.grad(y.square().sum(), x)
+    g2, = torch.autograd.grad(y_ref.square().sum(), x)
+    assert torch.allclose(g1, g2, atol=1e-8)
+
+
+def test_channels_last_input_gives_same_result():
+    torch.manual_seed(0)
+    block = SSMBlock(8)
+    x = torch.randn(1, 8, 12, 12)
+    assert torch.allclose(block(x), block(x.contiguous(memory_format=torch.channels_last)), atol=1e-6)
+
+
+def test_bad_input_and_options():
+    block = SSMBlock(8)
+    with pytest.raises(ValueError, match=r"expects \(B, 8, H, W\)"):
+        block(torch.randn(1, 4, 8, 8))
+    with pytest.raises(ValueError, match=r"expects \(B, 8, H, W\)"):
+        block(torch.randn(8, 8, 8))
+    with pytest.raises(ValueError, match="unknown SSM option"):
+        SSMBlock(8, d_sate=4)
+    with pytest.raises(ValueError, match="directions"):
+        SSMOptions.from_any({"directions": ["diagonal"]})
+    with pytest.raises(ValueError, match="divisible by headdim"):
+        SSMBlock(8, headdim=3)
+
+
+def test_ssm_block_is_much_smaller_than_transformer_block():
+    from supernet.blocks import TransformerBlock
+    for c in (48, 96, 192, 384):
+        n_ssm = sum(p.numel() for p in SSMBlock(c).parameters())
+        n_t = sum(p.numel() for p in TransformerBlock(c, 1, 2.66, False, "WithBias").parameters())
+        assert n_ssm < 0.25 * n_t
