@@ -57,16 +57,45 @@ def test_dispatch_rejects_unknown_impl_and_cpu_cuda():
     assert torch.equal(selective_scan(*args, impl="auto"), chunked_scan(*args))
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_kernel_matches_chunked_scan():
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
+
+
+needs_mamba = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+
+
+@pytest.mark.parametrize("h, p, n, q", [(1, 48, 4, 32), (2, 64, 16, 64)])
+@needs_mamba[0]
+@needs_mamba[1]
+def test_cuda_kernel_matches_chunked_scan(h, p, n, q):
     if not mamba_available():
         pytest.skip("mamba-ssm with its CUDA kernels is not importable (pip install 'ens-restore[cuda]')")
-    args = [t.detach().float() for t in _inputs(2, 4096, 2, 64, 16, dtype=torch.float32, device="cuda")]
-    args = [t.requires_grad_() for t in args]
-    y_cuda = cuda_scan(*args, chunk_size=64)
-    y_ref = chunked_scan(*args, chunk_size=64)
-    assert torch.allclose(y_cuda, y_ref, atol=2e-3, rtol=2e-3)
+    args = [t.detach().float().requires_grad_() for t in _inputs(2, 4099, h, p, n, device="cuda")]
+    y_cuda = cuda_scan(*args, chunk_size=q)
+    y_ref = chunked_scan(*args, chunk_size=q)
+    # the Triton kernels may use TF32 matmuls: compare relative to the output's scale
+    assert _rel(y_cuda, y_ref) < 1e-2
     w = torch.randn_like(y_ref)
     for a, c in zip(torch.autograd.grad((y_cuda * w).sum(), args), torch.autograd.grad((y_ref * w).sum(), args)):
-        assert torch.allclose(a, c, atol=5e-2, rtol=5e-2)
+        assert _rel(a, c) < 2e-2
+
+
+@needs_mamba[0]
+@needs_mamba[1]
+def test_ssm_block_cuda_path_matches_torch_path():
+    if not mamba_available():
+        pytest.skip("mamba-ssm with its CUDA kernels is not importable (pip install 'ens-restore[cuda]')")
+    from supernet.ssm import SSMBlock
+    torch.manual_seed(0)
+    fast = SSMBlock(48, directions=["hw", "wh_rev"], scan_impl="cuda").cuda()
+    ref = SSMBlock(48, directions=["hw", "wh_rev"], scan_impl="torch").cuda()
+    ref.load_state_dict(fast.state_dict())
+    x = torch.randn(2, 48, 64, 64, device="cuda", requires_grad=True)
+    y1, y2 = fast(x), ref(x)
+    assert _rel(y1, y2) < 1e-2
+    g1, = torch.autograd.grad(y1.square().sum(), x)
+    g2, = torch.autograd.grad(y2.square().sum(), x)
+    assert _rel(g1, g2) < 2e-2
