@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m supernet.demo
+	$(PY) demo.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

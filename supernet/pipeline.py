@@ -1,0 +1,204 @@
+"""The whole ENS pipeline as users run it, step by step, reusing finished steps on a rerun.
+
+supernet training (all phases) -> ``build_lut.py --backend local`` -> ``search.py`` -> ``train.py subnet`` for the
+chosen arch and for the all-T / all-S baselines (same budget) -> evaluation -> ONNX export -> one table with PSNR,
+SSIM, predicted and measured latency and the speed-up over all-T. ``make demo`` runs it on ``configs/demo.yaml``;
+``benchmarks/reproduce.py`` on the proxy and full recipes. Each step is the real command line, run in a
+subprocess, so the pipeline exercises exactly what users type.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class PipelineSpec:
+    """What to run. Paths are relative to the repository root unless absolute."""
+
+    config: str = "configs/demo.yaml"
+    out: str = "runs/demo"
+    resolution: int = 128  # latency (LUT, search and measured) at resolution x resolution
+    threads: int = 2
+    finetune_steps: int = 150  # same budget for the chosen arch and the baselines
+    lut_repeats: int = 5
+    lut_fidelity_archs: int = 10
+    search_args: Sequence[str] = ()
+    budget_ms: float | None = None
+    budget_fraction: float | None = None  # budget = this fraction of the LUT's all-T prediction (e.g. 1/3)
+    latency_repeats: int = 7
+    chosen: Sequence[str] = ("knee",)  # keys of chosen.json to fine-tune (knee, best_under_budget)
+    overrides: Sequence[str] = field(default_factory=list)  # --set KEY=VALUE for every training command
+
+
+def _run(cmd: list[str], log: Path) -> None:
+    """Run a step, streaming its output to the terminal and to ``log``; stop the pipeline if it fails."""
+    print(f"\n$ {shlex.join(cmd)}", flush=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as f:
+        f.write(f"\n$ {shlex.join(cmd)}\n")
+        f.flush()
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            f.write(line)
+        rc = proc.wait()
+    if rc != 0:
+        raise SystemExit(f"pipeline step failed (exit {rc}): {shlex.join(cmd)}\nfull log: {log}")
+
+
+def _sets(spec: PipelineSpec) -> list[str]:
+    return [a for kv in spec.overrides for a in ("--set", kv)]
+
+
+def measure_latency(models: dict[str, Any], resolution: int, threads: int, repeats: int, out_dir: Path,
+                    channels: int = 3) -> dict[str, float]:
+    """Export each model to ONNX and time it end to end in onnxruntime, interleaved; median ms per model."""
+    import torch
+
+    from supernet.export import export_onnx, ort_session
+
+    x = torch.rand(1, channels, resolution, resolution)
+    sessions = {}
+    for name, model in models.items():
+        path = export_onnx(model.eval(), x, out_dir / f"{name}.onnx")
+        sess = ort_session(path, threads)
+        feed = {sess.get_inputs()[0].name: x.numpy()}
+        sess.run(None, feed)
+        sessions[name] = (sess, feed)
+    times: dict[str, list[float]] = {k: [] for k in sessions}
+    for _ in range(repeats):
+        for name, (sess, feed) in sessions.items():
+            t0 = time.perf_counter()
+            sess.run(None, feed)
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def run_pipeline(spec: PipelineSpec) -> dict:
+    """Run (or resume) every step; returns the summary written to ``<out>/summary.json``."""
+    py = sys.executable
+    out = (ROOT / spec.out).resolve()
+    log = out / "pipeline.log"
+    t_start = time.time()
+    supernet_dir, lut, search_dir = out / "supernet", out / "lut.json", out / "search"
+    ckpt = supernet_dir / "supernet.pt"
+
+    # 1. supernet: teacher -> distillation -> supernet (resumes a killed run)
+    if not ckpt.exists():
+        cmd = [py, "train.py", "supernet", "--config", spec.config, "--out", str(supernet_dir), *_sets(spec)]
+        if (supernet_dir / "checkpoints" / "last.pt").exists():
+            cmd.append("--resume")
+        _run(cmd, log)
+    # 2. latency LUT on this host (the build resumes by itself and skips measured entries)
+    if not lut.exists() or "fidelity" not in json.loads(lut.read_text()) or \
+            not json.loads(lut.read_text()).get("fidelity"):
+        _run([py, "build_lut.py", "--backend", "local", "--config", spec.config, *_sets(spec), "--resolution",
+              str(spec.resolution), "--threads", str(spec.threads), "--repeats", str(spec.lut_repeats),
+              "--fidelity-archs", str(spec.lut_fidelity_archs), "--out", str(lut)], log)
+    # 3. search
+    budget = spec.budget_ms
+    if budget is None and spec.budget_fraction:
+        from latency_lut import LUT
+        from supernet import Arch
+        from supernet.config import load_config
+        from supernet.unet import HybridUNet
+
+        sizes = HybridUNet(**vars(load_config(spec.config, list(spec.overrides)).model)).stage_sizes
+        budget = spec.budget_fraction * LUT.load(lut).predict(Arch.uniform(sizes, "T"), spec.resolution,
+                                                              spec.resolution)
+        print(f"latency budget: {spec.budget_fraction:.3f} x predicted all-T = {budget:.1f} ms", flush=True)
+    if not (search_dir / "chosen.json").exists():
+        # no --config: the search takes the model, task and validation set from the checkpoint (overrides included)
+        cmd = [py, "search.py", "--supernet", str(ckpt), "--lut", str(lut),
+               "--resolution", str(spec.resolution), "--out", str(search_dir), *spec.search_args]
+        if budget is not None:
+            cmd += ["--budget-ms", f"{budget:.3f}"]
+        if (search_dir / "state").exists() or any(search_dir.glob("*.pkl")):
+            cmd.append("--resume")
+        _run(cmd, log)
+    chosen = json.loads((search_dir / "chosen.json").read_text())
+
+    from supernet import Arch
+    from supernet.checkpoint import load_model
+
+    supernet, cfg = load_model(ckpt)
+    archs: dict[str, Arch] = {"all-T": Arch.uniform(supernet, "T"), "all-S": Arch.uniform(supernet, "S")}
+    for key in spec.chosen:
+        if isinstance(chosen.get(key), dict) and chosen[key].get("arch"):
+            archs[f"ENS {key}"] = Arch.parse(chosen[key]["arch"])
+    # 4. stand-alone fine-tuning with the same budget for every arch (reruns skip finished ones)
+    for label, arch in archs.items():
+        sub_dir = out / f"subnet-{arch}"
+        if not (sub_dir / "subnet.pt").exists():
+            cmd = [py, "train.py", "subnet", "--arch", str(arch), "--from", str(ckpt), "--config", spec.config,
+                   "--steps", str(spec.finetune_steps), "--out", str(sub_dir), *_sets(spec)]
+            if (sub_dir / "checkpoints" / "last.pt").exists():
+                cmd.append("--resume")
+            _run(cmd, log)
+    # 5. evaluation, 6. export and end-to-end latency, 7. the table
+    from latency_lut import LUT
+    from supernet.data import build_datasets
+    from supernet.evaluation import evaluate
+
+    _, val = build_datasets(cfg.data, cfg.task, cfg.seed)
+    lut_obj = LUT.load(lut)
+    rows, models = [], {}
+    for label, arch in archs.items():
+        sub_dir = out / f"subnet-{arch}"
+        model, _ = load_model(sub_dir / "subnet.pt")
+        res = evaluate(model, val, cfg.task, csv_path=sub_dir / "eval.csv")
+        models[str(arch)] = model
+        rows.append({"label": label, "arch": str(arch), "psnr": res["psnr"], "ssim": res["ssim"],
+                     "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+                     "predicted_ms": lut_obj.predict(arch, spec.resolution, spec.resolution)})
+    measured = measure_latency(models, spec.resolution, spec.threads, spec.latency_repeats, out / "onnx",
+                               channels=cfg.model.inp_channels)
+    base = measured[str(archs["all-T"])]
+    for r in rows:
+        r["measured_ms"] = measured[r["arch"]]
+        r["speedup_vs_all_T"] = base / r["measured_ms"]
+        r["onnx"] = str(out / "onnx" / f"{r['arch']}.onnx")
+    summary = {"config": spec.config, "task": cfg.task, "resolution": spec.resolution, "threads": spec.threads,
+               "finetune_steps": spec.finetune_steps, "rows": rows, "pareto_png": str(search_dir / "pareto.png"),
+               "lut": str(lut), "fidelity": {k: v for k, v in (lut_obj.fidelity or {}).items() if k in ("mape", "spearman",
+                                                                                                  "n")},
+               "minutes": round((time.time() - t_start) / 60, 1)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    table = format_table(summary)
+    (out / "summary.md").write_text(table + "\n")
+    print("\n" + table)
+    return summary
+
+
+def format_table(summary: dict) -> str:
+    r0 = next(r for r in summary["rows"] if r["label"] == "all-T")
+    lines = [f"ENS {summary['task']} ({summary['config']}), latency at {summary['resolution']}x{summary['resolution']}"
+             f" on this CPU ({summary['threads']} threads, onnxruntime, median); every arch fine-tuned "
+             f"{summary['finetune_steps']} steps from the supernet",
+             "",
+             "| | arch | params (M) | PSNR (dB) | dPSNR vs all-T | SSIM | predicted ms | measured ms | speed-up |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in summary["rows"]:
+        lines.append(f"| {r['label']} | `{r['arch']}` | {r['params_M']:.2f} | {r['psnr']:.2f} | "
+                     f"{r['psnr'] - r0['psnr']:+.2f} | {r['ssim']:.4f} | {r['predicted_ms']:.1f} | "
+                     f"{r['measured_ms']:.1f} | {r['speedup_vs_all_T']:.2f}x |")
+    fid = summary.get("fidelity") or {}
+    if fid:
+        lines += ["", f"LUT fidelity: MAPE {fid.get('mape', float('nan')):.2f}%, Spearman "
+                      f"{fid.get('spearman', float('nan')):.3f} over {fid.get('n')} whole networks"]
+    lines += ["", f"Pareto plot: {summary['pareto_png']}",
+              f"ONNX of the chosen arch: {summary['rows'][-1]['onnx']}",
+              f"total {summary['minutes']} min"]
+    return "\n".join(lines)

@@ -1,0 +1,43 @@
+"""The demo pipeline end to end at a tiny size: every artefact is produced and parses."""
+import csv
+import json
+
+import pytest
+
+from supernet import Arch
+from supernet.pipeline import PipelineSpec, format_table, run_pipeline
+
+TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_blocks=1", "model.heads=[1,1,1,1]",
+        "teacher.steps=3", "distill.steps=2", "supernet.steps=3", "teacher.warmup=0", "distill.warmup=0",
+        "supernet.warmup=0", "data.patch_size=32", "data.batch_size=2", "data.val_count=1", "data.val_crop=32",
+        "data.val_crops=1", "train.checkpoint_every=2", "train.log_every=1"]
+
+
+@pytest.mark.slow
+def test_tiny_pipeline_produces_every_artefact(tmp_path, capsys):
+    spec = PipelineSpec(config="configs/demo.yaml", out=str(tmp_path / "demo"), resolution=32, threads=1,
+                        finetune_steps=2, lut_repeats=2, lut_fidelity_archs=3, latency_repeats=2,
+                        search_args=["--pop-size", "8", "--generations", "2", "--offsprings", "4", "--screen", "0",
+                                     "--no-progress"],
+                        overrides=TINY)
+    summary = run_pipeline(spec)
+    out = tmp_path / "demo"
+    assert (out / "supernet" / "supernet.pt").is_file()
+    lut = json.loads((out / "lut.json").read_text())
+    assert lut["entries"] and lut["fidelity"]["n"] >= 3
+    pareto = json.loads((out / "search" / "pareto.json").read_text())
+    assert pareto and all(Arch.parse(p["arch"]) for p in pareto)
+    assert (out / "search" / "pareto.png").stat().st_size > 0
+    with open(out / "search" / "all_evaluated.csv") as f:
+        assert len(list(csv.DictReader(f))) >= len(pareto)
+    labels = [r["label"] for r in summary["rows"]]
+    assert labels[:2] == ["all-T", "all-S"] and any(lab.startswith("ENS") for lab in labels)
+    for r in summary["rows"]:
+        assert r["measured_ms"] > 0 and r["predicted_ms"] > 0 and 0 < r["ssim"] <= 1
+        assert (out / "onnx" / f"{r['arch']}.onnx").is_file()
+    assert json.loads((out / "summary.json").read_text())["rows"] == summary["rows"]
+    assert "speed-up" in format_table(summary)
+    # a rerun reuses every finished step: no training, LUT or search command runs again
+    log_before = (out / "pipeline.log").read_text()
+    run_pipeline(spec)
+    assert (out / "pipeline.log").read_text() == log_before
