@@ -88,8 +88,10 @@ class SSMOptions:
 
     def key(self) -> str:
         """Short canonical description (used in LUT keys)."""
-        return (f"n{self.d_state}-e{self.expand:g}-hd{self.headdim}-q{self.chunk_size}-d{'+'.join(self.directions)}"
-                f"-k{self.d_conv}-g{int(self.gate)}-p{self.scan_pool}-m{self.mlp_ratio:g}")
+        key = (f"n{self.d_state}-e{self.expand:g}-hd{self.headdim}-q{self.chunk_size}-d{'+'.join(self.directions)}"
+               f"-k{self.d_conv}-g{int(self.gate)}-p{self.scan_pool}-m{self.mlp_ratio:g}")
+        # options added later are appended only when not at their default, so existing LUT keys stay valid
+        return key + ("" if self.conv_first else "-cf0") + ("-D1" if self.d_skip else "")
 
 
 def to_channels_last(x: torch.Tensor) -> torch.Tensor:
