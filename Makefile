@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ens-installed
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup demo test test-slow test-all bench clean
+.PHONY: setup demo test test-fast test-slow bench clean
 
 setup: $(STAMP)
 
@@ -18,14 +18,15 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(PY) demo.py
 
+# the whole suite (about 3 minutes on 2 cores); test-fast skips the tests marked slow
 test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
-
-test-all: $(STAMP)
-	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(PY) benchmarks/block_latency.py

@@ -143,9 +143,11 @@ class SSMBlock(nn.Module):
             self.gate_proj = nn.Linear(dim, d_inner)
         conv_ch = dim if opts.conv_first else d_inner
         self.conv = nn.Conv2d(conv_ch, conv_ch, opts.d_conv, padding=opts.d_conv // 2, groups=conv_ch)
-        if opts.conv_first:  # x + dwconv(x) folded into one conv: start from identity plus the usual random init
+        if opts.conv_first:  # x + dwconv(x) folded into one conv, starting as the exact identity
             with torch.no_grad():
-                self.conv.weight[:, 0, opts.d_conv // 2, opts.d_conv // 2] += 1.0
+                self.conv.weight.zero_()
+                self.conv.weight[:, 0, opts.d_conv // 2, opts.d_conv // 2] = 1.0
+                self.conv.bias.zero_()
         # Mamba's initialisation: dt spread log-uniformly in [dt_min, dt_max], A = -(1..) per head and direction
         dt = torch.exp(torch.rand(k * self.nheads) * (math.log(opts.dt_max) - math.log(opts.dt_min))
                        + math.log(opts.dt_min))
@@ -154,8 +156,11 @@ class SSMBlock(nn.Module):
         self.A_log = nn.Parameter(torch.log(torch.linspace(1.0, 4.0, k * self.nheads)))
         if opts.d_skip:
             self.D = nn.Parameter(torch.ones(d_inner))
-        # no bias: the residual add then fuses into the projection's matmul (addmm / Gemm with C)
+        # no bias: the residual add then fuses into the projection's matmul (addmm / Gemm with C). Zero init: the
+        # block starts as the identity, which distils and trains far better than a random residual (measured:
+        # demo all-S after distillation 20.9 -> 23.7 dB)
         self.out_proj = nn.Linear(d_inner, dim, bias=False)
+        nn.init.zeros_(self.out_proj.weight)
         if opts.mlp_ratio > 0:
             hidden = int(round(dim * opts.mlp_ratio))
             self.norm2 = nn.LayerNorm(dim)

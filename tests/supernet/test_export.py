@@ -5,14 +5,15 @@ from supernet import Arch, HybridUNet
 from supernet.blocks import TransformerBlock
 from supernet.export import export_onnx, ort_session, run_onnx
 from supernet.ssm import SSMBlock
+from conftest import perturb_ssm
 
 pytest.importorskip("onnxruntime")
 
 
 @pytest.mark.parametrize("block", [
     TransformerBlock(16, 2, 2.66, False, "WithBias"),
-    SSMBlock(16),
-    SSMBlock(16, directions=["hw", "wh_rev"], scan_pool=2, gate=True, headdim=8),
+    perturb_ssm(SSMBlock(16)),
+    perturb_ssm(SSMBlock(16, directions=["hw", "wh_rev"], scan_pool=2, gate=True, headdim=8)),
 ])
 def test_blocks_round_trip(block, tmp_path):
     torch.manual_seed(0)
@@ -24,7 +25,7 @@ def test_blocks_round_trip(block, tmp_path):
 
 def test_extracted_subnet_round_trip(tmp_path):
     torch.manual_seed(0)
-    net = HybridUNet(dim=8, num_blocks=[1, 1, 1, 2], num_refinement_blocks=1, heads=[1, 1, 2, 2])
+    net = perturb_ssm(HybridUNet(dim=8, num_blocks=[1, 1, 1, 2], num_refinement_blocks=1, heads=[1, 1, 2, 2]))
     sub = net.extract(Arch.parse("TSSTSTST")).eval()
     x = torch.rand(1, 3, 30, 26)
     path = export_onnx(sub, x, tmp_path / "sub.onnx")

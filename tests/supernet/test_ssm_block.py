@@ -1,5 +1,6 @@
 import pytest
 import torch
+from conftest import perturb_ssm
 
 from supernet.ssm import SSMBlock, SSMOptions
 
@@ -15,7 +16,7 @@ VARIANTS = [
 @pytest.mark.parametrize("hw", [(8, 8), (13, 11), (1, 5)])
 def test_shape_preserved_and_scan_paths_agree(opts, hw):
     torch.manual_seed(0)
-    block = SSMBlock(16, **opts).double()
+    block = perturb_ssm(SSMBlock(16, **opts)).double()
     x = torch.randn(2, 16, *hw, dtype=torch.float64, requires_grad=True)
     y = block(x)
     assert y.shape == x.shape
@@ -23,6 +24,7 @@ def test_shape_preserved_and_scan_paths_agree(opts, hw):
     ref.load_state_dict(block.state_dict())
     y_ref = ref(x)
     assert torch.allclose(y, y_ref, atol=1e-9)
+    assert (y - x).abs().max() > 1e-3  # the mixer contributes
     g1, = torch.autograd.grad(y.square().sum(), x)
     g2, = torch.autograd.grad(y_ref.square().sum(), x)
     assert torch.allclose(g1, g2, atol=1e-8)
@@ -30,7 +32,7 @@ def test_shape_preserved_and_scan_paths_agree(opts, hw):
 
 def test_channels_last_input_gives_same_result():
     torch.manual_seed(0)
-    block = SSMBlock(8)
+    block = perturb_ssm(SSMBlock(8))
     x = torch.randn(1, 8, 12, 12)
     assert torch.allclose(block(x), block(x.contiguous(memory_format=torch.channels_last)), atol=1e-6)
 
@@ -55,3 +57,9 @@ def test_ssm_block_is_much_smaller_than_transformer_block():
         n_ssm = sum(p.numel() for p in SSMBlock(c).parameters())
         n_t = sum(p.numel() for p in TransformerBlock(c, 1, 2.66, False, "WithBias").parameters())
         assert n_ssm < 0.25 * n_t
+
+
+def test_block_starts_as_identity():
+    block = SSMBlock(8, d_conv=5)
+    x = torch.randn(2, 8, 9, 7)
+    assert torch.allclose(block(x), x, atol=1e-6)

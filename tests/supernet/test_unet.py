@@ -5,6 +5,7 @@ import torch
 
 from supernet import Arch, HybridUNet, RestorationUNet
 from supernet.inference import restore
+from conftest import perturb_ssm
 
 TINY = dict(dim=8, num_blocks=[1, 2, 1, 2], num_refinement_blocks=1, heads=[1, 2, 2, 4])
 
@@ -12,7 +13,7 @@ TINY = dict(dim=8, num_blocks=[1, 2, 1, 2], num_refinement_blocks=1, heads=[1, 2
 @pytest.fixture(scope="module")
 def net():
     torch.manual_seed(0)
-    return HybridUNet(**TINY).eval()
+    return perturb_ssm(HybridUNet(**TINY)).eval()
 
 
 @pytest.mark.parametrize("hw", [(16, 16), (21, 19), (9, 33), (5, 6)])

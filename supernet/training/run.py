@@ -1,0 +1,230 @@
+"""The runs users start: ``train_supernet`` (teacher -> distill -> supernet) and ``train_subnet`` (fine-tune).
+
+Each phase is resumable (``resume=True`` continues from ``<out>/checkpoints/last.pt``) and skippable
+(``<phase>.enabled: false``). The all-S path is validated right before distillation, so the gain of block-wise
+distillation is recorded in ``metrics.json`` and the checkpoint.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from supernet.arch import Arch
+from supernet.checkpoint import atomic_save, atomic_write_text, build_model, check_config, load_checkpoint, load_model
+from supernet.config import Config
+from supernet.training.distributed import DistEnv, barrier, cleanup, init_distributed
+from supernet.training.logs import RunLogger
+from supernet.training.loop import Phase, RunState, Trainer
+from supernet.training.phases import (
+    BlockDistillObjective,
+    PathObjective,
+    get_loss,
+    ssm_parameters,
+    step_arch,
+    teacher_parameters,
+    trainable_parameters,
+)
+
+PHASES: tuple[str, ...] = ("teacher", "distill", "supernet")
+
+
+def _datasets(cfg: Config):
+    from supernet.data import build_datasets
+
+    return build_datasets(cfg.data, cfg.task, cfg.seed)
+
+
+def _val_archs(cfg: Config, net: nn.Module) -> dict[str, Arch]:
+    archs = {"all_T": Arch.uniform(net, "T"), "all_S": Arch.uniform(net, "S")}
+    for text in cfg.train.val_archs:
+        arch = Arch.parse(text, net)
+        archs.setdefault(str(arch), arch)
+    return archs
+
+
+def _write_metrics(out_dir: Path, env: DistEnv, metrics: dict) -> None:
+    if env.is_main:
+        atomic_write_text(json.dumps(metrics, indent=2) + "\n", out_dir / "metrics.json")
+
+
+def _restore(cfg: Config, out_dir: Path, resume: bool) -> dict | None:
+    path = out_dir / "checkpoints" / "last.pt"
+    if not resume:
+        if path.exists():
+            raise FileExistsError(f"{path} exists: pass --resume to continue that run, or choose another --out "
+                                  "(nothing was overwritten)")
+        return None
+    if not path.exists():
+        return None
+    ckpt = load_checkpoint(path)
+    check_config(ckpt, cfg, path)
+    return ckpt
+
+
+def build_phase(name: str, cfg: Config, net: nn.Module, ckpt: dict | None) -> Phase:
+    """The objective, parameters, per-step paths and validation paths of one phase of ``train_supernet``."""
+    archs = _val_archs(cfg, net)
+    all_t, all_s = archs["all_T"], archs["all_S"]
+    if name == "teacher":
+        pc = cfg.teacher
+        obj = PathObjective(net, get_loss(pc.loss, "teacher.loss"))
+        return Phase(name, pc, obj, teacher_parameters(net), lambda step: [all_t], [("all_T", all_t)])
+    if name == "distill":
+        pc = cfg.distill
+        obj = BlockDistillObjective(net, get_loss(pc.loss, "distill.loss"), pc.inputs)
+        vals = [(k, a) for k, a in archs.items() if k != "all_T"]
+        return Phase(name, pc, obj, ssm_parameters(net), lambda step: [], vals)
+    if name == "supernet":
+        pc = cfg.supernet
+        teacher, extra = None, {}
+        if pc.distill_weight > 0:  # frozen all-T snapshot of the network as distillation left it
+            teacher = copy.deepcopy(net)
+            if ckpt is not None and ckpt.get("phase") == "supernet" and "teacher" in ckpt.get("extra", {}):
+                teacher.load_state_dict(ckpt["extra"]["teacher"])
+            teacher.set_arch(all_t)
+            extra["teacher"] = teacher
+        obj = PathObjective(net, get_loss(pc.loss, "supernet.loss"), teacher, pc.distill_weight)
+        if pc.fixed_arch:
+            fixed = Arch.parse(pc.fixed_arch, net)
+            paths = lambda step: [fixed]  # noqa: E731
+        else:
+            def paths(step: int) -> list[Arch]:
+                sampled = [step_arch(net, cfg.seed, step, pc.granularity, pc.p_transformer)]
+                return sampled + [all_t, all_s] if pc.sandwich else sampled
+        params = trainable_parameters(net, pc.trainable, "supernet.trainable")
+        return Phase(name, pc, obj, params, paths, list(archs.items()), extra)
+    raise ValueError(f"unknown phase {name!r}; phases are {PHASES}")
+
+
+def train_supernet(cfg: Config, out_dir: str | Path | None = None, resume: bool = False,
+                   phases: tuple[str, ...] = PHASES) -> dict:
+    """Run the enabled phases in order and write ``<out>/supernet.pt``; returns the metrics dict."""
+    env = init_distributed(cfg.train.device)
+    out = Path(out_dir) if out_dir else cfg.out_dir
+    logger = RunLogger(out, enabled=env.is_main)
+    try:
+        torch.manual_seed(cfg.seed)
+        net = build_model(cfg).to(env.device)
+        ckpt = _restore(cfg, out, resume)
+        state = RunState(kind="supernet")
+        if ckpt is not None:
+            net.load_state_dict(ckpt["model"])
+            state.phases_done, state.metrics = list(ckpt["phases_done"]), dict(ckpt["metrics"])
+        elif env.is_main:
+            atomic_write_text(json.dumps(cfg.to_dict(), indent=2) + "\n", out / "config.json")
+        train_ds, val_ds = _datasets(cfg)
+        trainer = Trainer(cfg, net, env, out, logger, train_ds, val_ds, state,
+                          on_metrics=lambda m: _write_metrics(out, env, m))
+        if ckpt is not None:
+            trainer.last_good = (ckpt["phase"], ckpt["step"])
+        logger.info(f"run {cfg.name}: task {cfg.task}, {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M "
+                    f"params, device {env.device}, world {env.world_size}, out {out}")
+        for name in phases:
+            if name in state.phases_done:
+                continue
+            pc = getattr(cfg, name)
+            resume_from = ckpt if ckpt is not None and ckpt["phase"] == name and not ckpt["phase_complete"] else None
+            if name == "teacher" and cfg.teacher.init and resume_from is None:
+                from supernet import load_restormer
+
+                load_restormer(net, cfg.teacher.init)
+                logger.info(f"[teacher] loaded Restormer weights from {cfg.teacher.init}")
+                if not cfg.teacher.finetune:
+                    pc = copy.copy(pc)
+                    pc.steps = 0
+            if not pc.enabled:
+                logger.info(f"[{name}] skipped ({name}.enabled: false)")
+                state.phases_done.append(name)
+                continue
+            phase = build_phase(name, cfg, net, resume_from)
+            if name == "distill" and resume_from is None:  # the baseline distillation must beat
+                before = trainer.validate(phase, net, 0).get("all_S")
+                if before is not None:
+                    state.metrics["all_S_before_distill"] = before
+                    _write_metrics(out, env, state.metrics)
+            phase.pc = pc  # a copy with steps=0 when Restormer weights are loaded without fine-tuning
+            trainer.run_phase(phase, resume_from)
+        if env.is_main:
+            final = load_checkpoint(out / "checkpoints" / "last.pt") if (out / "checkpoints/last.pt").exists() else {
+                "model": net.state_dict(), "ema": None, "config": cfg.to_dict(), "kind": "supernet", "arch": None,
+                "metrics": state.metrics, "phases_done": state.phases_done}
+            for key in ("optimizer", "scheduler", "rng", "data", "extra"):
+                final.pop(key, None)
+            atomic_save(final, out / "supernet.pt")
+            logger.info(summary(state.metrics))
+        barrier(env)
+        return state.metrics
+    finally:
+        logger.close()
+        cleanup()
+
+
+def summary(metrics: dict) -> str:
+    """The three numbers the run is judged by: all-T, all-S, all-S before distillation (validation PSNR)."""
+    def last(label: str) -> dict | None:
+        for phase in reversed(PHASES):
+            if label in metrics.get(phase, {}):
+                return metrics[phase][label]
+        return None
+
+    rows = [("all-T", last("all_T")), ("all-S", last("all_S")),
+            ("all-S before distillation", metrics.get("all_S_before_distill")),
+            ("all-S after distillation", metrics.get("distill", {}).get("all_S"))]
+    lines = ["validation PSNR / SSIM:"]
+    for label, r in rows:
+        lines.append(f"  {label:<28} " + (f"{r['psnr']:.2f} dB / {r['ssim']:.4f}" if r else "n/a"))
+    return "\n".join(lines)
+
+
+def train_subnet(cfg: Config, arch: Arch, from_ckpt: str | Path, out_dir: str | Path | None = None,
+                 steps: int | None = None, resume: bool = False) -> dict:
+    """Extract ``arch`` from a supernet checkpoint with its inherited weights and fine-tune it stand-alone
+    (the ``supernet`` phase's optimiser settings, L1 to the ground truth). Writes ``<out>/subnet.pt``."""
+    env = init_distributed(cfg.train.device)
+    out = Path(out_dir) if out_dir else cfg.out_dir / f"subnet-{arch}"
+    logger = RunLogger(out, enabled=env.is_main)
+    try:
+        torch.manual_seed(cfg.seed)
+        supernet, _ = load_model(from_ckpt, map_location="cpu")
+        arch.check(supernet)
+        net = supernet.extract(arch).to(env.device)
+        del supernet
+        pc = copy.copy(cfg.supernet)
+        pc.enabled = True
+        if steps is not None:
+            pc.steps = steps
+        ckpt = _restore(cfg, out, resume)
+        state = RunState(kind="subnet", arch=str(arch))
+        if ckpt is not None:
+            if ckpt.get("arch") != str(arch):
+                raise ValueError(f"{out}: the checkpoint holds arch {ckpt.get('arch')}, not {arch}")
+            net.load_state_dict(ckpt["model"])
+            state.phases_done, state.metrics = list(ckpt["phases_done"]), dict(ckpt["metrics"])
+        train_ds, val_ds = _datasets(cfg)
+        trainer = Trainer(cfg, net, env, out, logger, train_ds, val_ds, state,
+                          on_metrics=lambda m: _write_metrics(out, env, m))
+        phase = Phase("subnet", pc, PathObjective(net, get_loss(pc.loss, "supernet.loss")), list(net.parameters()),
+                      lambda step: [None], [(str(arch), None)])
+        if "subnet" not in state.phases_done:
+            if ckpt is None:
+                state.metrics["inherited"] = trainer.validate(phase, net, 0).get(str(arch))
+            trainer.run_phase(phase, ckpt if ckpt is not None and not ckpt["phase_complete"] else None)
+        if env.is_main:
+            final = load_checkpoint(out / "checkpoints" / "last.pt")
+            for key in ("optimizer", "scheduler", "rng", "data", "extra"):
+                final.pop(key, None)
+            atomic_save(final, out / "subnet.pt")
+            arch.save(out / "arch.json", **{k: v for k, v in (state.metrics.get("subnet", {}).get(str(arch)) or {}
+                                                             ).items()})
+            r, r0 = state.metrics.get("subnet", {}).get(str(arch)), state.metrics.get("inherited")
+            logger.info(f"subnet {arch}: inherited {r0['psnr']:.2f} dB -> fine-tuned {r['psnr']:.2f} dB"
+                        if r and r0 else f"subnet {arch}: {r}")
+        barrier(env)
+        return state.metrics
+    finally:
+        logger.close()
+        cleanup()

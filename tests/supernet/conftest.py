@@ -1,0 +1,21 @@
+import pytest
+import torch
+
+
+def perturb_ssm(module: torch.nn.Module, scale: float = 0.2, seed: int = 0) -> torch.nn.Module:
+    """SSM blocks start as the exact identity (zero out_proj, identity conv): give them random weights so that
+    comparisons of paths, scans and exports see the scan's contribution."""
+    from supernet.ssm import SSMBlock
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, SSMBlock):
+                m.out_proj.weight.add_(torch.randn(m.out_proj.weight.shape, generator=g) * scale)
+                m.conv.weight.add_(torch.randn(m.conv.weight.shape, generator=g) * scale)
+    return module
+
+
+@pytest.fixture
+def perturb():
+    return perturb_ssm

@@ -1,0 +1,84 @@
+"""Config loading: strict keys and types named by their full path, overrides, shipped configs."""
+from pathlib import Path
+
+import pytest
+
+from supernet.config import Config, ConfigError, config_diff, load_config
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+
+
+def write(tmp_path, text: str) -> Path:
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_configs_load(path):
+    cfg = load_config(path)
+    assert isinstance(cfg, Config)
+    assert len(cfg.model.num_blocks) == 4 and len(cfg.model.heads) == 4
+
+
+def test_shipped_configs_exist():
+    assert {p.stem for p in CONFIGS} >= {"demo", "denoise", "derain", "deblur"}
+
+
+def test_unknown_key_names_full_path(tmp_path):
+    with pytest.raises(ConfigError, match=r"train\.lrr"):
+        load_config(write(tmp_path, "train:\n  lrr: 0.1\n"))
+    with pytest.raises(ConfigError, match=r"data\.degradation\.sigmaa"):
+        load_config(write(tmp_path, "data:\n  degradation:\n    sigmaa: 3\n"))
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) modle"):
+        load_config(write(tmp_path, "modle: {}\n"))
+
+
+@pytest.mark.parametrize("text, key, expected", [
+    ("train:\n  grad_clip: abc\n", "train.grad_clip", "number"),
+    ("model:\n  num_blocks: [1, x, 1, 1]\n", r"model.num_blocks\[1\]", "int"),
+    ("teacher:\n  enabled: 1\n", "teacher.enabled", "true/false"),
+    ("seed: 1.5\n", "seed", "int"),
+    ("model:\n  ssm: [1]\n", "model.ssm", "mapping"),
+    ("supernet: 3\n", "supernet", "mapping"),
+])
+def test_wrong_type_names_key_and_type(tmp_path, text, key, expected):
+    with pytest.raises(ConfigError, match=rf"{key}.*{expected}"):
+        load_config(write(tmp_path, text))
+
+
+def test_yaml_exponent_floats_are_numbers(tmp_path):
+    # PyYAML reads 3e-4 as a string; float fields accept it as the number it is.
+    cfg = load_config(write(tmp_path, "teacher:\n  lr: 3e-4\n"))
+    assert cfg.teacher.lr == pytest.approx(3e-4)
+
+
+def test_overrides_apply_and_type_check(tmp_path):
+    path = write(tmp_path, "train:\n  grad_clip: 0.1\n")
+    cfg = load_config(path, ["train.grad_clip=0.5", "supernet.sandwich=true", "model.num_blocks=[1,1,1,2]",
+                             "data.degradation.sigma=15", "name=x"])
+    assert cfg.train.grad_clip == 0.5 and cfg.supernet.sandwich is True
+    assert cfg.model.num_blocks == [1, 1, 1, 2] and cfg.data.degradation.sigma == 15.0 and cfg.name == "x"
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_config(path, ["train.grad_clip"])
+    with pytest.raises(ConfigError, match=r"train\.lrr"):
+        load_config(path, ["train.lrr=1"])
+    with pytest.raises(ConfigError, match=r"train\.grad_clip.*number"):
+        load_config(path, ["train.grad_clip=[1]"])
+    with pytest.raises(ConfigError, match="is a value, not a section"):
+        load_config(path, ["train.grad_clip.x=1"])
+
+
+def test_data_section_checks_surface_with_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"data\.patch_size"):
+        load_config(write(tmp_path, "data:\n  patch_size: 0\n"))
+
+
+def test_to_dict_round_trip_and_diff():
+    cfg = load_config(None, ["teacher.lr=0.01"])
+    again = Config.from_dict(cfg.to_dict())
+    assert again == cfg
+    other = load_config(None, ["teacher.lr=0.02", "model.dim=8"])
+    diff = config_diff(cfg.to_dict(), other.to_dict())
+    assert any(d.startswith("teacher.lr") for d in diff) and any(d.startswith("model.dim") for d in diff)
+    assert len(diff) == 2
