@@ -11,7 +11,7 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 STAGES: tuple[str, ...] = ("enc1", "enc2", "enc3", "latent", "dec3", "dec2", "dec1", "refinement")
 LETTER_TO_OP: dict[str, str] = {"T": "transformer", "S": "ssm"}

@@ -6,9 +6,7 @@ stored inside, so a checkpoint can be evaluated or searched on its own.
 """
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,8 @@ from torch import nn
 
 from supernet.arch import Arch
 from supernet.config import Config, config_diff
+from supernet.fileio import atomic_write
+from supernet.fileio import atomic_write_text as _atomic_text
 
 FORMAT_VERSION = 1
 # Keys a resumed run may change without changing what it computes.
@@ -33,30 +33,11 @@ class CheckpointMismatch(ValueError):
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temp file next to ``path`` then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def atomic_write_text(text: str, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+    return _atomic_text(path, text)
 
 
 def rng_state() -> dict:

@@ -12,61 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from supernet.arch import Arch
 from supernet.data.tasks import get_task
+from supernet.inference import restore, tiled_forward  # padding and tiling live with the model; re-exported
 from supernet.metrics import psnr, ssim
+from supernet.unet import PAD_MULTIPLE
+from supernet.unet import pad_to_multiple as pad_reflect
 
-PAD_MULTIPLE = 8
-
-
-def pad_reflect(x: torch.Tensor, multiple: int = PAD_MULTIPLE) -> tuple[torch.Tensor, int, int]:
-    """Reflect-pad (B, C, H, W) on the bottom/right to multiples of ``multiple``; returns (padded, H, W)."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    return x, h, w
-
-
-def _positions(size: int, tile: int, stride: int) -> list[int]:
-    if size <= tile:
-        return [0]
-    pos = list(range(0, size - tile, stride))
-    return pos + [size - tile]
-
-
-def tiled_forward(model: nn.Module, x: torch.Tensor, tile: int, overlap: int = 32) -> torch.Tensor:
-    """Run ``model`` on overlapping ``tile`` x ``tile`` windows of (B, C, H, W) and average the overlaps."""
-    if tile <= 0 or tile % PAD_MULTIPLE:
-        raise ValueError(f"eval.tile must be a positive multiple of {PAD_MULTIPLE}, got {tile}")
-    if not 0 <= overlap < tile:
-        raise ValueError(f"eval.overlap must be in [0, tile={tile}), got {overlap}")
-    b, _, h, w = x.shape
-    stride = tile - overlap
-    out = count = None
-    for top in _positions(h, tile, stride):
-        for left in _positions(w, tile, stride):
-            patch = x[..., top:top + tile, left:left + tile]
-            y = model(patch)
-            if out is None:
-                out = x.new_zeros(b, y.shape[1], h, w)
-                count = x.new_zeros(1, 1, h, w)
-            out[..., top:top + tile, left:left + tile] += y
-            count[..., top:top + tile, left:left + tile] += 1
-    return out / count
-
-
-@torch.inference_mode()
-def restore(model: nn.Module, x: torch.Tensor, tile: int | None = None, overlap: int = 32) -> torch.Tensor:
-    """The restored (B, C, H, W) image for input ``x``: padded to a multiple of 8, optionally tiled, cropped."""
-    xp, h, w = pad_reflect(x)
-    y = tiled_forward(model, xp, tile, overlap) if tile else model(xp)
-    return y[..., :h, :w]
+__all__ = ["evaluate", "write_csv", "restore", "tiled_forward", "pad_reflect", "PAD_MULTIPLE"]
 
 
 def evaluate(model: nn.Module, dataset, task: str, tile: int | None = None, overlap: int = 32,

@@ -19,7 +19,7 @@ path for the high-resolution stages), ``mlp_ratio`` (0 = no channel-MLP half), `
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch

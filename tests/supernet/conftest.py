@@ -19,3 +19,13 @@ def perturb_ssm(module: torch.nn.Module, scale: float = 0.2, seed: int = 0) -> t
 @pytest.fixture
 def perturb():
     return perturb_ssm
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread is fastest and keeps the 2 shared CPUs free (2 threads made tiny steps ~10x slower
+    on a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

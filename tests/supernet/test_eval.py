@@ -14,13 +14,6 @@ from supernet.metrics import psnr, ssim
 TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_blocks=1", "model.heads=[1,1,1,1]"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 class Shift(nn.Module):
     """A pointwise model (so tiles cannot change its output) with one parameter."""

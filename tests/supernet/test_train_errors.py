@@ -18,13 +18,6 @@ TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_block
         "supernet.enabled=false"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

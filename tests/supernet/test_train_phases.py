@@ -17,14 +17,6 @@ TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_block
         "supernet.steps=3", "teacher.warmup=1", "distill.warmup=1", "supernet.warmup=1"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is fastest and keeps the shared CPUs free for others."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def tiny(*extra: str):
     return load_config(None, TINY + list(extra))
