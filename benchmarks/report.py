@@ -64,6 +64,18 @@ def run(name: str, cmd: list[str]) -> int:
     return 0
 
 
+PROGRESS = re.compile(r"\d+%\|.*\|")  # tqdm bars that a command's subprocesses printed
+
+
+def clean(output: str) -> str:
+    """Drop progress-bar redraws: keep each line's text after its last carriage return, skip bar lines."""
+    lines = [line.rsplit("\r", 1)[-1].rstrip() for line in output.split("\n")]
+    return "\n".join(line for line in lines if line and not PROGRESS.search(line))
+
+
+README_LINES = 40  # the README shows the end of each output (the table); BENCHMARKS.md shows all of it
+
+
 def render() -> None:
     records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
     out = ["# Benchmarks", "",
@@ -73,7 +85,7 @@ def render() -> None:
            "compare ratios measured in one run, not absolute times across runs (the machines are shared).", ""]
     for r in records:
         out += [f"## {r['name']}", "", f"- command: `{r['command']}`", f"- date: {r['date']} (commit {r['commit']},"
-                f" {r['seconds']} s)", f"- machine: {r['machine']}", "", "```", r["output"], "```", ""]
+                f" {r['seconds']} s)", f"- machine: {r['machine']}", "", "```", clean(r["output"]), "```", ""]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(out))
     readme = ROOT / "README.md"
     text = readme.read_text()
@@ -83,8 +95,9 @@ def render() -> None:
         r = by_name.get(m.group(1))
         if r is None:
             return m.group(0)
-        return (f"<!-- bench:{r['name']} -->\n`{r['command']}` ({r['date']}, {r['machine']}):\n\n```\n{r['output']}"
-                f"\n```\n<!-- /bench -->")
+        tail = "\n".join(clean(r["output"]).splitlines()[-README_LINES:])
+        return (f"<!-- bench:{r['name']} -->\n`{r['command']}` ({r['date']}, {r['seconds']} s, {r['machine']}; "
+                f"full output in BENCHMARKS.md):\n\n```\n{tail}\n```\n<!-- /bench -->")
 
     readme.write_text(re.sub(r"<!-- bench:(\S+) -->.*?<!-- /bench -->", fill, text, flags=re.S))
     print(f"wrote BENCHMARKS.md ({len(records)} results) and refreshed README.md")
