@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import statistics
 import subprocess
 import sys
 import time
@@ -64,26 +63,22 @@ def _sets(spec: PipelineSpec) -> list[str]:
 
 def measure_latency(models: dict[str, Any], resolution: int, threads: int, repeats: int, out_dir: Path,
                     channels: int = 3) -> dict[str, float]:
-    """Export each model to ONNX and time it end to end in onnxruntime, interleaved; median ms per model."""
+    """Export each model to ONNX and time it end to end with the LUT's own local backend (onnxruntime in a fresh
+    process per model, same allocator settings), so measured and predicted latencies are taken alike and this
+    process's torch threads cannot compete with onnxruntime's. Median ms per model."""
     import torch
 
-    from supernet.export import export_onnx, ort_session
+    from latency_lut.backends.local import LocalBackend
+    from supernet.export import export_onnx
 
     x = torch.rand(1, channels, resolution, resolution)
-    sessions = {}
-    for name, model in models.items():
-        path = export_onnx(model.eval(), x, out_dir / f"{name}.onnx")
-        sess = ort_session(path, threads)
-        feed = {sess.get_inputs()[0].name: x.numpy()}
-        sess.run(None, feed)
-        sessions[name] = (sess, feed)
-    times: dict[str, list[float]] = {k: [] for k in sessions}
-    for _ in range(repeats):
-        for name, (sess, feed) in sessions.items():
-            t0 = time.perf_counter()
-            sess.run(None, feed)
-            times[name].append((time.perf_counter() - t0) * 1e3)
-    return {k: statistics.median(v) for k, v in times.items()}
+    paths = {name: export_onnx(model.eval(), x, out_dir / f"{name}.onnx") for name, model in models.items()}
+    backend = LocalBackend()
+    try:
+        return {name: backend.measure(path, [tuple(x.shape)], warmup=2, repeats=repeats, threads=threads).stats.median
+                for name, path in paths.items()}
+    finally:
+        backend.close()
 
 
 def run_pipeline(spec: PipelineSpec) -> dict:
