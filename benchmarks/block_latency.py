@@ -5,7 +5,8 @@
 
 Each runtime is measured in its own process with the same allocator settings (glibc heap reuse, so page faults
 from returning buffers to the OS do not slow one side; see shared notes). Within a process the T and S
-candidates of a stage are timed in alternating rounds so both see the same machine load; we report the median of
+candidates of a stage are timed in alternating rounds so both see the same machine load (onnxruntime sessions with
+idle-thread spinning off, else one session's spinning pool steals the cores from the other); we report the median of
 ``--repeats`` runs after ``--warmup`` runs, and ratios of those medians. Inputs are contiguous NCHW for both
 blocks (the SSM block pays its layout change). Batch 1, float32.
 """
@@ -66,7 +67,8 @@ def worker(runtime: str, size: int, threads: int, warmup: int, repeats: int, mod
                 with torch.inference_mode():
                     module(x)
             return run
-        sess = ort_session(export_onnx(module, x, tmp / f"{name}.onnx"), threads)
+        # no spinning: the T and S sessions alternate, and one's busy-waiting pool would slow the other
+        sess = ort_session(export_onnx(module, x, tmp / f"{name}.onnx"), threads, spin=False)
         feed = {sess.get_inputs()[0].name: x.numpy()}
         return lambda: sess.run(None, feed)
 

@@ -34,8 +34,12 @@ def export_onnx(module: nn.Module, example_inputs: torch.Tensor | Sequence[torch
     return path
 
 
-def ort_session(path: str | Path, threads: int = 2):
-    """An onnxruntime CPU session with explicit threads and denormals flushed to zero (see notes/ssm-cpu-speed)."""
+def ort_session(path: str | Path, threads: int = 2, spin: bool = True):
+    """An onnxruntime CPU session with explicit threads and denormals flushed to zero (see notes/ssm-cpu-speed).
+
+    ``spin=False`` stops idle pool threads from busy-waiting: needed when several sessions are timed in
+    alternation, where one session's spinning threads would steal the cores from the next one.
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -44,6 +48,8 @@ def ort_session(path: str | Path, threads: int = 2):
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.add_session_config_entry("session.set_denormal_as_zero", "1")
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
