@@ -63,6 +63,7 @@ class DistillConfig(PhaseConfig):
 
     loss: str = "mse"
     inputs: str = "teacher"  # teacher: each SSM block gets its twin's input | student: the all-S chain's | both
+    normalize: bool = False  # divide each block's loss by the identity's loss (twin's output vs its input)
 
 
 @dataclass

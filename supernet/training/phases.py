@@ -135,13 +135,15 @@ DISTILL_INPUTS: dict[str, tuple[Callable, ...]] = {
 class BlockDistillObjective(nn.Module):
     """Block-wise feature distillation from one frozen teacher pass: every SSM block learns its transformer
     twin's output. ``inputs="teacher"``: from the twin's own input (the slots are independent and train in
-    parallel); ``"student"``: inside the all-S chain; ``"both"``: the sum of the two."""
+    parallel); ``"student"``: inside the all-S chain; ``"both"``: the sum of the two. ``normalize``: divide each
+    block's loss by the same loss of the identity (twin's output vs its input), so deep blocks whose residual is
+    small weigh as much as shallow ones and every block is scored against doing nothing."""
 
-    def __init__(self, net: nn.Module, loss: Callable, inputs: str = "teacher") -> None:
+    def __init__(self, net: nn.Module, loss: Callable, inputs: str = "teacher", normalize: bool = False) -> None:
         super().__init__()
         if inputs not in DISTILL_INPUTS:
             raise ValueError(f"distill.inputs: unknown {inputs!r}; choose one of {sorted(DISTILL_INPUTS)}")
-        self.net, self.loss_fn, self.sources = net, loss, DISTILL_INPUTS[inputs]
+        self.net, self.loss_fn, self.sources, self.normalize = net, loss, DISTILL_INPUTS[inputs], normalize
         self.all_t, self.all_s = Arch.uniform(net, "T"), Arch.uniform(net, "S")
         slots = net.slots()
         self.twins = {f"{s}.{i}": slot.candidates["transformer"] for s, i, slot in slots}
@@ -156,6 +158,8 @@ class BlockDistillObjective(nn.Module):
         for source in self.sources:
             for key, pred in source(self, inp, teacher).items():
                 loss = self.loss_fn(pred, teacher[key][1])
+                if self.normalize:
+                    loss = loss / self.loss_fn(teacher[key][0], teacher[key][1]).clamp_min(1e-8)
                 total = total + loss
                 per_stage.setdefault(key.split(".")[0], []).append(loss.detach())
         logs = {f"block_{s}": torch.stack(v).mean() for s, v in per_stage.items()}

@@ -75,7 +75,7 @@ def build_phase(name: str, cfg: Config, net: nn.Module, ckpt: dict | None) -> Ph
         return Phase(name, pc, obj, teacher_parameters(net), lambda step: [all_t], [("all_T", all_t)])
     if name == "distill":
         pc = cfg.distill
-        obj = BlockDistillObjective(net, get_loss(pc.loss, "distill.loss"), pc.inputs)
+        obj = BlockDistillObjective(net, get_loss(pc.loss, "distill.loss"), pc.inputs, pc.normalize)
         vals = [(k, a) for k, a in archs.items() if k != "all_T"]
         return Phase(name, pc, obj, ssm_parameters(net), lambda step: [], vals)
     if name == "supernet":

@@ -113,6 +113,14 @@ def test_distillation_with_teacher_inputs_matches_each_block_on_its_twins_input(
         BlockDistillObjective(net, torch.nn.functional.mse_loss, "students")
 
 
+def test_normalized_distillation_scores_each_block_against_the_identity():
+    torch.manual_seed(0)
+    net = build_model(tiny())  # fresh SSM blocks are the exact identity: every normalised block loss is 1
+    obj = BlockDistillObjective(net, torch.nn.functional.mse_loss, "teacher", normalize=True)
+    loss, _, _ = obj(torch.rand(2, 3, 16, 16), None)
+    assert loss.item() == pytest.approx(len(net.slots()), rel=1e-4)
+
+
 def test_three_phases_then_subnet(tmp_path):
     cfg = tiny("supernet.sandwich=true", "supernet.distill_weight=0.5")
     metrics = train_supernet(cfg, tmp_path / "run")
