@@ -108,9 +108,10 @@ def run_pipeline(spec: PipelineSpec) -> dict:
         from latency_lut import LUT
         from supernet import Arch
         from supernet.config import load_config
-        from supernet.unet import HybridUNet
+        from supernet.unet import unet_stage_sizes
 
-        sizes = HybridUNet(**vars(load_config(spec.config, list(spec.overrides)).model)).stage_sizes
+        model_cfg = load_config(spec.config, list(spec.overrides)).model  # sizes only: no network is built
+        sizes = unet_stage_sizes(model_cfg.num_blocks, model_cfg.num_refinement_blocks)
         budget = spec.budget_fraction * LUT.load(lut).predict(Arch.uniform(sizes, "T"), spec.resolution,
                                                               spec.resolution)
         print(f"latency budget: {spec.budget_fraction:.3f} x predicted all-T = {budget:.1f} ms", flush=True)

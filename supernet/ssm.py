@@ -211,9 +211,9 @@ class SSMBlock(nn.Module):
             y = torch.addcmul(y, xs, self.D)  # + D * x skip
         if opts.gate:
             y = y * F.silu(self.gate_proj(u))
-        b_, h_, w_, c_ = t.shape
         # t + y @ W^T in one matmul; (B, H, W, D) -> (BHW, D)
-        t = torch.addmm(t.reshape(-1, c_), y.reshape(-1, self.d_inner), self.out_proj.weight.t()).view(b_, h_, w_, c_)
+        t = torch.addmm(t.reshape(-1, self.dim), y.reshape(-1, self.d_inner), self.out_proj.weight.t())
+        t = t.view(b, h, w, self.dim)
         if opts.mlp_ratio > 0:
             t = t + self.mlp(self.norm2(t))
         return t

@@ -34,6 +34,12 @@ PAD_MULTIPLE = 8  # three 2x downsamplings
 BlockFactory = Callable[[str, int, int, int], nn.Module]  # (stage, index, channels, heads) -> block
 
 
+def unet_stage_sizes(num_blocks: Sequence[int] = (4, 6, 6, 8), num_refinement_blocks: int = 4) -> tuple[int, ...]:
+    """Blocks per stage in STAGES order: the decoder mirrors the encoder, then the refinement stage."""
+    nb = list(num_blocks)
+    return (nb[0], nb[1], nb[2], nb[3], nb[2], nb[1], nb[0], num_refinement_blocks)
+
+
 class Slot(nn.Module):
     """One block position of the supernet: candidates keyed by op name, one of them active."""
 
@@ -69,8 +75,7 @@ class RestormerUNet(nn.Module):
                              f" and {list(heads)}")
         self.inp_channels, self.out_channels, self.dim = inp_channels, out_channels, dim
         self.dual_pixel_task = dual_pixel_task
-        nb = list(num_blocks)
-        self.stage_sizes = (nb[0], nb[1], nb[2], nb[3], nb[2], nb[1], nb[0], num_refinement_blocks)
+        self.stage_sizes = unet_stage_sizes(num_blocks, num_refinement_blocks)
         self.stage_dims = tuple(STAGE_LAYOUT[s][0] * dim for s in STAGES)
         self.stage_heads = tuple(heads[STAGE_LAYOUT[s][1]] for s in STAGES)
         self.stage_scales = tuple(STAGE_LAYOUT[s][2] for s in STAGES)
@@ -219,11 +224,8 @@ class RestorationUNet(RestormerUNet):
     def __init__(self, arch: Arch | str, ssm: Optional[dict | SSMOptions] = None, **restormer_args: Any) -> None:
         arch = Arch.parse(arch) if isinstance(arch, str) else arch
         ssm_opts = SSMOptions.from_any(ssm)
-        probe = dict(num_blocks=restormer_args.get("num_blocks", (4, 6, 6, 8)),
-                     num_refinement_blocks=restormer_args.get("num_refinement_blocks", 4))
-        nb = list(probe["num_blocks"])
-        sizes = (nb[0], nb[1], nb[2], nb[3], nb[2], nb[1], nb[0], probe["num_refinement_blocks"])
-        ops = arch.block_ops(sizes)
+        ops = arch.block_ops(unet_stage_sizes(restormer_args.get("num_blocks", (4, 6, 6, 8)),
+                                              restormer_args.get("num_refinement_blocks", 4)))
         candidates = make_candidates(restormer_args.get("ffn_expansion_factor", 2.66),
                                      restormer_args.get("bias", False),
                                      restormer_args.get("LayerNorm_type", "WithBias"), ssm_opts)
