@@ -3,21 +3,24 @@
 
 From one trained teacher (phase 1 of the config), three branches with the same data order and seeds:
 
-- ``distill``: the config's distillation phase (SSM blocks learn their transformer twins' outputs);
+- ``distill``: the config's distillation phase (SSM blocks learn their transformer twins' outputs; with
+  ``distill.task_weight`` > 0 the all-S output's task loss is added, so the twins' outputs act as hints);
 - ``direct``: the same parameters (SSM blocks only), steps, lr and warm-up, but the all-S path trained end to
   end with the L1 loss to the ground truth (the "train the SSM path from scratch" baseline);
 - ``none``: no SSM pre-training at all.
 
 Each branch then runs the config's supernet phase, and ``none`` also runs it with the distillation steps added
-(same total steps). Validation PSNR of all-T and all-S is printed after each stage.
+(same total steps). Validation PSNR of all-T and all-S is printed after each stage, per seed and averaged.
 
-    python benchmarks/distill_vs_scratch.py --config configs/demo.yaml --out runs/distill_vs_scratch
+    python benchmarks/distill_vs_scratch.py --config configs/demo.yaml --seeds 0,1,2
+    python benchmarks/distill_vs_scratch.py --config configs/demo.yaml --set distill.task_weight=0  # blocks only
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import json
+import statistics
 from pathlib import Path
 
 import torch
@@ -29,6 +32,9 @@ from supernet.training import RunState, Trainer, build_phase, train_supernet
 from supernet.training.distributed import init_distributed
 from supernet.training.logs import RunLogger
 from supernet.training.run import _datasets
+
+
+BRANCHES = ("distill", "direct", "none", "none_longer")
 
 
 def direct_config(cfg: Config) -> Config:
@@ -70,36 +76,81 @@ def main() -> None:
     ap.add_argument("--config", default="configs/demo.yaml")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--out", default="runs/distill_vs_scratch")
+    ap.add_argument("--branches", default=",".join(BRANCHES),
+                    help=f"comma-separated subset of {','.join(BRANCHES)} (default: all)")
+    ap.add_argument("--seeds", default="",
+                    help="comma-separated seeds for the branches (data order, paths); default: the config's seed. "
+                         "The teacher is trained once, with the config's seed")
+    ap.add_argument("--teacher", default="",
+                    help="a teacher checkpoint (supernet.pt after the teacher phase) to start from instead of "
+                         "training one under --out; its model section must match the config's")
     args = ap.parse_args()
+    try:
+        seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
+    except ValueError:
+        ap.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
+    chosen = [b.strip() for b in args.branches.split(",") if b.strip()]
+    unknown = sorted(set(chosen) - set(BRANCHES))
+    if unknown or not chosen:
+        ap.error(f"--branches: unknown {unknown}; choose from {list(BRANCHES)}")
     out = Path(args.out)
     cfg = load_config(args.config, args.overrides + ["train.checkpoint_every=1000000000"])
+    seeds = seeds or [cfg.seed]
 
-    teacher_cfg = load_config(args.config, args.overrides + ["distill.enabled=false", "supernet.enabled=false"])
-    teacher_dir = out / "teacher"
-    train_supernet(teacher_cfg, teacher_dir, resume=True)
-    teacher = load_checkpoint(teacher_dir / "supernet.pt")
+    if args.teacher:
+        teacher = load_checkpoint(args.teacher)
+        if teacher["config"]["model"] != cfg.to_dict()["model"]:
+            raise SystemExit(f"--teacher {args.teacher}: its model section differs from {args.config}'s")
+    else:
+        teacher_cfg = load_config(args.config, args.overrides + ["distill.enabled=false", "supernet.enabled=false"])
+        teacher_dir = out / "teacher"
+        train_supernet(teacher_cfg, teacher_dir, resume=True)
+        teacher = load_checkpoint(teacher_dir / "supernet.pt")
     before = teacher["metrics"]["teacher"]["all_T"]["psnr"]
 
-    longer = copy.deepcopy(cfg)
-    longer.supernet.steps += cfg.distill.steps
-    datasets = _datasets(cfg)
-    branches = {
-        "distill": [("after SSM stage", "distill", cfg), ("after supernet", "supernet", cfg)],
-        "direct": [("after SSM stage", "supernet", direct_config(cfg)), ("after supernet", "supernet", cfg)],
-        "none": [("after supernet", "supernet", cfg)],
-        "none_longer": [("after supernet", "supernet", longer)],
-    }
-    table = {name: run_branch(name, stages, teacher["model"], cfg, out, datasets)
-             for name, stages in branches.items()}
-    atomic_write_text(json.dumps({"teacher_all_T": before, "branches": table}, indent=2) + "\n",
+    per_seed = {}
+    for seed in seeds:
+        c = copy.deepcopy(cfg)
+        c.seed = seed
+        longer = copy.deepcopy(c)
+        longer.supernet.steps += c.distill.steps
+        branches = {
+            "distill": [("after SSM stage", "distill", c), ("after supernet", "supernet", c)],
+            "direct": [("after SSM stage", "supernet", direct_config(c)), ("after supernet", "supernet", c)],
+            "none": [("after supernet", "supernet", c)],
+            "none_longer": [("after supernet", "supernet", longer)],
+        }
+        assert set(branches) == set(BRANCHES)
+        seed_out = out / f"seed{seed}" if len(seeds) > 1 else out
+        datasets = _datasets(c)
+        per_seed[seed] = {name: run_branch(name, branches[name], teacher["model"], c, seed_out, datasets)
+                          for name in chosen}
+    atomic_write_text(json.dumps({"teacher_all_T": before, "seeds": per_seed}, indent=2) + "\n",
                       out / "distill_vs_scratch.json")
-    print(f"teacher all-T {before:.2f} dB; SSM stage = {cfg.distill.steps} steps, supernet = {cfg.supernet.steps} "
-          f"steps (none_longer: {longer.supernet.steps})")
-    print(f"{'branch':<12} {'stage':<16} {'all-T':>7} {'all-S':>7} {'gap':>6}")
-    for name, stages in table.items():
-        for label, r in stages.items():
-            print(f"{name:<12} {label:<16} {r['all_T']:7.2f} {r['all_S']:7.2f} {r['all_T'] - r['all_S']:6.2f}")
-
+    d = cfg.distill
+    print(f"teacher all-T {before:.2f} dB; SSM stage = {d.steps} steps (distill: loss {d.loss}, inputs {d.inputs}, "
+          f"normalize {d.normalize}, task_weight {d.task_weight}), supernet = {cfg.supernet.steps} steps "
+          f"(none_longer: {cfg.supernet.steps + d.steps}); seeds {seeds}")
+    print(f"{'branch':<12} {'stage':<16} {'seed':>5} {'all-T':>7} {'all-S':>7} {'gap':>6}")
+    for seed, table in per_seed.items():
+        for name, stages in table.items():
+            for label, r in stages.items():
+                print(f"{name:<12} {label:<16} {seed:>5} {r['all_T']:7.2f} {r['all_S']:7.2f} "
+                      f"{r['all_T'] - r['all_S']:6.2f}")
+    if len(seeds) > 1:
+        print(f"\nmean over {len(seeds)} seeds (all-S: min..max)")
+        print(f"{'branch':<12} {'stage':<16} {'all-T':>7} {'all-S':>7} {'gap':>6}  all-S range")
+        for name in chosen:
+            for label in per_seed[seeds[0]][name]:
+                rows = [per_seed[s][name][label] for s in seeds]
+                t = statistics.mean(r["all_T"] for r in rows)
+                ss = [r["all_S"] for r in rows]
+                print(f"{name:<12} {label:<16} {t:7.2f} {statistics.mean(ss):7.2f} {t - statistics.mean(ss):6.2f}"
+                      f"  {min(ss):.2f}..{max(ss):.2f}")
+        if {"distill", "direct"} <= set(chosen):
+            wins = sum(per_seed[s]["distill"]["after supernet"]["all_S"]
+                       > per_seed[s]["direct"]["after supernet"]["all_S"] for s in seeds)
+            print(f"distill beats direct (all-S after the supernet phase) in {wins}/{len(seeds)} seeds")
 
 if __name__ == "__main__":
     main()

@@ -64,6 +64,8 @@ class DistillConfig(PhaseConfig):
     loss: str = "mse"
     inputs: str = "teacher"  # teacher: each SSM block gets its twin's input | student: the all-S chain's | both
     normalize: bool = False  # divide each block's loss by the identity's loss (twin's output vs its input)
+    task_weight: float = 0.0  # add task_weight x task loss of the all-S output vs ground truth (0: blocks only)
+    task_loss: str = "l1"
 
 
 @dataclass

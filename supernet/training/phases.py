@@ -120,10 +120,7 @@ def _local_outputs(objective: "BlockDistillObjective", inp: torch.Tensor, teache
 def _chained_outputs(objective: "BlockDistillObjective", inp: torch.Tensor, teacher: dict) -> dict:
     """The all-S path run end to end: each SSM block sees its SSM predecessors' output, so it learns to
     correct what they get wrong (gradients flow through the chain; non-SSM parts stay frozen)."""
-    objective.net.set_arch(objective.all_s)
-    with capture(objective.ssm, detach=False) as student:
-        objective.net(inp)
-    return {key: out for key, (_, out) in student.items()}
+    return objective.run_chain(inp)[0]
 
 
 # Where each SSM block's input comes from during distillation (``distill.inputs``).
@@ -137,31 +134,60 @@ class BlockDistillObjective(nn.Module):
     twin's output. ``inputs="teacher"``: from the twin's own input (the slots are independent and train in
     parallel); ``"student"``: inside the all-S chain; ``"both"``: the sum of the two. ``normalize``: divide each
     block's loss by the same loss of the identity (twin's output vs its input), so deep blocks whose residual is
-    small weigh as much as shallow ones and every block is scored against doing nothing."""
+    small weigh as much as shallow ones and every block is scored against doing nothing.
 
-    def __init__(self, net: nn.Module, loss: Callable, inputs: str = "teacher", normalize: bool = False) -> None:
+    ``task_weight`` > 0 adds ``task_weight x task_loss(all-S output, target)``: the block targets then act as
+    hints inside an end-to-end objective (FitNets-style) rather than as the only signal. The all-S chain is run
+    once per step and shared with ``inputs="student"``."""
+
+    def __init__(self, net: nn.Module, loss: Callable, inputs: str = "teacher", normalize: bool = False,
+                 task_weight: float = 0.0, task_loss: Callable | None = None) -> None:
         super().__init__()
         if inputs not in DISTILL_INPUTS:
             raise ValueError(f"distill.inputs: unknown {inputs!r}; choose one of {sorted(DISTILL_INPUTS)}")
+        if task_weight < 0:
+            raise ValueError(f"distill.task_weight must be >= 0, got {task_weight}")
         self.net, self.loss_fn, self.sources, self.normalize = net, loss, DISTILL_INPUTS[inputs], normalize
+        self.task_weight, self.task_loss = task_weight, task_loss or F.l1_loss
         self.all_t, self.all_s = Arch.uniform(net, "T"), Arch.uniform(net, "S")
         slots = net.slots()
         self.twins = {f"{s}.{i}": slot.candidates["transformer"] for s, i, slot in slots}
         self.ssm = {f"{s}.{i}": slot.candidates["ssm"] for s, i, slot in slots}
+        self._chain: tuple[dict, torch.Tensor] | None = None
+
+    def run_chain(self, inp: torch.Tensor) -> tuple[dict, torch.Tensor]:
+        """(SSM block outputs, network output) of the all-S path on ``inp``, computed once per step."""
+        if self._chain is None:
+            self.net.set_arch(self.all_s)
+            with capture(self.ssm, detach=False) as student:
+                out = self.net(inp)
+            self._chain = ({key: o for key, (_, o) in student.items()}, out)
+        return self._chain
 
     def forward(self, inp: torch.Tensor, target: torch.Tensor, archs: Sequence[Arch | None] = ()
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        self._chain = None
         self.net.set_arch(self.all_t)
         with torch.no_grad(), capture(self.twins, detach=True) as teacher:
             out = self.net(inp)
         total, per_stage = 0.0, {}
-        for source in self.sources:
-            for key, pred in source(self, inp, teacher).items():
-                loss = self.loss_fn(pred, teacher[key][1])
-                if self.normalize:
-                    loss = loss / self.loss_fn(teacher[key][0], teacher[key][1]).clamp_min(1e-8)
-                total = total + loss
-                per_stage.setdefault(key.split(".")[0], []).append(loss.detach())
+        try:
+            for source in self.sources:
+                for key, pred in source(self, inp, teacher).items():
+                    loss = self.loss_fn(pred, teacher[key][1])
+                    if self.normalize:
+                        loss = loss / self.loss_fn(teacher[key][0], teacher[key][1]).clamp_min(1e-8)
+                    total = total + loss
+                    per_stage.setdefault(key.split(".")[0], []).append(loss.detach())
+            task = None
+            if self.task_weight > 0:
+                task = self.task_loss(self.run_chain(inp)[1], target)
+                total = total + self.task_weight * task
+        finally:
+            self._chain = None
         logs = {f"block_{s}": torch.stack(v).mean() for s, v in per_stage.items()}
-        logs["loss_blocks"] = total.detach() / sum(len(v) for v in per_stage.values())
+        logs["loss_blocks"] = sum(v.sum() for v in map(torch.stack, per_stage.values())) / sum(
+            len(v) for v in per_stage.values())
+        if task is not None:
+            logs["loss_task"] = task.detach()
         return total, logs, out

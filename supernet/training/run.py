@@ -75,7 +75,8 @@ def build_phase(name: str, cfg: Config, net: nn.Module, ckpt: dict | None) -> Ph
         return Phase(name, pc, obj, teacher_parameters(net), lambda step: [all_t], [("all_T", all_t)])
     if name == "distill":
         pc = cfg.distill
-        obj = BlockDistillObjective(net, get_loss(pc.loss, "distill.loss"), pc.inputs, pc.normalize)
+        obj = BlockDistillObjective(net, get_loss(pc.loss, "distill.loss"), pc.inputs, pc.normalize,
+                                    pc.task_weight, get_loss(pc.task_loss, "distill.task_loss"))
         vals = [(k, a) for k, a in archs.items() if k != "all_T"]
         return Phase(name, pc, obj, ssm_parameters(net), lambda step: [], vals)
     if name == "supernet":

@@ -120,6 +120,24 @@ def test_normalized_distillation_scores_each_block_against_the_identity():
     loss, _, _ = obj(torch.rand(2, 3, 16, 16), None)
     assert loss.item() == pytest.approx(len(net.slots()), rel=1e-4)
 
+@pytest.mark.parametrize("inputs", ["teacher", "student"])
+def test_distillation_task_term_adds_the_all_s_output_loss_to_the_block_losses(inputs):
+    torch.manual_seed(0)
+    net = build_model(tiny())
+    x, target = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    blocks_only, logs0, _ = BlockDistillObjective(net, torch.nn.functional.mse_loss, inputs)(x, target)
+    loss, logs, _ = BlockDistillObjective(net, torch.nn.functional.mse_loss, inputs, task_weight=2.0)(x, target)
+    net.set_arch(Arch.uniform(net, "S"))
+    with torch.no_grad():
+        task = torch.nn.functional.l1_loss(net(x), target)
+    assert "loss_task" not in logs0 and logs["loss_task"] == pytest.approx(task.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(blocks_only.item() + 2.0 * task.item(), rel=1e-5)
+    loss.backward()  # the task term reaches every SSM block through the all-S chain, never the teacher
+    assert all(p.grad is not None for p in ssm_parameters(net) if p.requires_grad)
+    with pytest.raises(ValueError, match="task_weight"):
+        BlockDistillObjective(net, torch.nn.functional.mse_loss, inputs, task_weight=-1.0)
+
+
 
 def test_three_phases_then_subnet(tmp_path):
     cfg = tiny("supernet.sandwich=true", "supernet.distill_weight=0.5")
