@@ -7,9 +7,12 @@ From one trained teacher (phase 1 of the config), three branches with the same d
   ``distill.task_weight`` > 0 the all-S output's task loss is added, so the twins' outputs act as hints);
 - ``direct``: the same parameters (SSM blocks only), steps, lr and warm-up, but the all-S path trained end to
   end with the L1 loss to the ground truth (the "train the SSM path from scratch" baseline);
-- ``none``: no SSM pre-training at all.
+- ``none``: no SSM pre-training at all;
+- ``scratch``: a stand-alone all-S network from random weights trained with the teacher's recipe for the steps of
+  the distillation and supernet phases (the teacher taken as given); ``scratch_longer`` adds the teacher's steps.
+  Their all-T column is the untrained transformer path.
 
-Each branch then runs the config's supernet phase, and ``none`` also runs it with the distillation steps added
+Each branch but ``scratch*`` then runs the config's supernet phase, and ``none`` also runs it with the distillation steps added
 (same total steps). Validation PSNR of all-T and all-S is printed after each stage, per seed and averaged.
 
     python benchmarks/distill_vs_scratch.py --config configs/demo.yaml --seeds 0,1,2
@@ -34,7 +37,7 @@ from supernet.training.logs import RunLogger
 from supernet.training.run import _datasets
 
 
-BRANCHES = ("distill", "direct", "none", "none_longer")
+BRANCHES = ("distill", "direct", "none", "none_longer", "scratch", "scratch_longer")
 
 
 def direct_config(cfg: Config) -> Config:
@@ -47,11 +50,25 @@ def direct_config(cfg: Config) -> Config:
     return c
 
 
+def scratch_config(cfg: Config, with_teacher_steps: bool) -> Config:
+    """A stand-alone all-S network from random weights, trained with the teacher's recipe for as many steps as the
+    distillation + supernet phases (the teacher taken as given, like official Restormer weights) or, with
+    ``with_teacher_steps``, as all three phases together (no teacher at all)."""
+    c = copy.deepcopy(cfg)
+    c.supernet.fixed_arch, c.supernet.trainable, c.supernet.sandwich = "SSSSSSSS", "all", False
+    c.supernet.distill_weight = 0.0
+    for key in ("lr", "lr_min", "warmup", "weight_decay", "betas", "loss"):
+        setattr(c.supernet, key, getattr(cfg.teacher, key))
+    c.supernet.steps = cfg.distill.steps + cfg.supernet.steps + (cfg.teacher.steps if with_teacher_steps else 0)
+    return c
+
+
 def run_branch(name: str, stages: list[tuple[str, str, Config]], teacher_state: dict, cfg: Config, out: Path,
                datasets) -> dict:
     torch.manual_seed(cfg.seed)
     net = build_model(cfg)
-    net.load_state_dict(teacher_state)
+    if teacher_state is not None:
+        net.load_state_dict(teacher_state)
     env = init_distributed("cpu" if cfg.train.device == "cpu" else "auto")
     net.to(env.device)
     logger = RunLogger(out / name, tensorboard=False)
@@ -119,12 +136,14 @@ def main() -> None:
             "direct": [("after SSM stage", "supernet", direct_config(c)), ("after supernet", "supernet", c)],
             "none": [("after supernet", "supernet", c)],
             "none_longer": [("after supernet", "supernet", longer)],
+            "scratch": [("distill+supernet", "supernet", scratch_config(c, False))],
+            "scratch_longer": [("all 3 phases", "supernet", scratch_config(c, True))],
         }
         assert set(branches) == set(BRANCHES)
         seed_out = out / f"seed{seed}" if len(seeds) > 1 else out
         datasets = _datasets(c)
-        per_seed[seed] = {name: run_branch(name, branches[name], teacher["model"], c, seed_out, datasets)
-                          for name in chosen}
+        per_seed[seed] = {name: run_branch(name, branches[name], None if name.startswith("scratch") else teacher["model"],
+                                           c, seed_out, datasets) for name in chosen}
     atomic_write_text(json.dumps({"teacher_all_T": before, "seeds": per_seed}, indent=2) + "\n",
                       out / "distill_vs_scratch.json")
     d = cfg.distill

@@ -228,6 +228,19 @@ class LUT:
             total = total * float(self.calibration.get("scale", 1.0)) + float(self.calibration.get("offset_ms", 0.0))
         return float(total)
 
+    def breakdown(self, arch: Arch | str, h: int, w: int | None = None) -> dict[str, float]:
+        """Uncalibrated ms along ``arch``'s path split into ``transformer`` blocks, ``ssm`` blocks and ``fixed``
+        parts (embedding, resamplers, reductions, concatenations, output): what bounds any speed-up from blocks."""
+        keys = self.keys_for(arch, h, w)
+        missing = self.missing(keys)
+        if missing:
+            raise MissingEntries(missing, self.build_command())
+        parts = {"transformer": 0.0, "ssm": 0.0, "fixed": 0.0}
+        for k in keys:
+            kind = k.split("-", 1)[0]
+            parts[kind if kind in parts else "fixed"] += self.entries[k].median
+        return parts
+
     def check_model(self, model_config: dict[str, Any], where: str = "config") -> None:
         """Raise if the LUT was built for another model config (its keys would not match)."""
         diffs = [k for k in sorted(set(self.model) | set(model_config)) if self.model.get(k) != model_config.get(k)]

@@ -166,11 +166,15 @@ def run_pipeline(spec: PipelineSpec) -> dict:
         r["measured_ms"] = measured[r["arch"]]
         r["speedup_vs_all_T"] = base / r["measured_ms"]
         r["onnx"] = str(out / "onnx" / f"{r['arch']}.onnx")
+    t_parts = lut_obj.breakdown(archs["all-T"], spec.resolution, spec.resolution)
+    s_parts = lut_obj.breakdown(archs["all-S"], spec.resolution, spec.resolution)
+    summary_parts = {"fixed_ms": t_parts["fixed"], "transformer_blocks_ms": t_parts["transformer"],
+                     "ssm_blocks_ms": s_parts["ssm"]}
     summary = {"config": spec.config, "task": cfg.task, "resolution": spec.resolution, "threads": spec.threads,
                "finetune_steps": spec.finetune_steps, "rows": rows, "pareto_png": str(search_dir / "pareto.png"),
                "lut": str(lut), "fidelity": {k: v for k, v in (lut_obj.fidelity or {}).items() if k in ("mape", "spearman",
                                                                                                   "n")},
-               "minutes": round((time.time() - t_start) / 60, 1)}
+               "lut_breakdown": summary_parts, "minutes": round((time.time() - t_start) / 60, 1)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = format_table(summary)
     (out / "summary.md").write_text(table + "\n")
@@ -194,6 +198,12 @@ def format_table(summary: dict) -> str:
     if fid:
         lines += ["", f"LUT fidelity: MAPE {fid.get('mape', float('nan')):.2f}%, Spearman "
                       f"{fid.get('spearman', float('nan')):.3f} over {fid.get('n')} whole networks"]
+    parts = summary.get("lut_breakdown")
+    if parts:
+        f, t, s = parts["fixed_ms"], parts["transformer_blocks_ms"], parts["ssm_blocks_ms"]
+        lines += ["", f"Where the time goes (LUT, uncalibrated): fixed parts {f:.1f} ms ({100 * f / (f + t):.0f}% of "
+                      f"all-T), transformer blocks {t:.1f} ms, SSM blocks {s:.1f} ms: blocks alone {t / s:.2f}x, "
+                      f"whole network at most {(f + t) / (f + s):.2f}x"]
     lines += ["", f"Pareto plot: {summary['pareto_png']}",
               f"ONNX of the chosen arch: {summary['rows'][-1]['onnx']}",
               f"total {summary['minutes']} min"]

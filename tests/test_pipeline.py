@@ -37,6 +37,9 @@ def test_tiny_pipeline_produces_every_artefact(tmp_path, capsys):
         assert (out / "onnx" / f"{r['arch']}.onnx").is_file()
     assert json.loads((out / "summary.json").read_text())["rows"] == summary["rows"]
     assert "speed-up" in format_table(summary)
+    parts = summary["lut_breakdown"]
+    assert parts["fixed_ms"] > 0 and parts["transformer_blocks_ms"] > 0 and parts["ssm_blocks_ms"] > 0
+    assert "Where the time goes" in format_table(summary)
     # a rerun reuses every finished step: no training, LUT or search command runs again
     log_before = (out / "pipeline.log").read_text()
     run_pipeline(spec)

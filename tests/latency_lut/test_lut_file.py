@@ -40,6 +40,18 @@ def test_roundtrip_and_predict_sums_path(tmp_path):
     assert again.predict("TTTTTTTT", 32, calibrated=False) == lut.predict("TTTTTTTT", 32)
 
 
+def test_breakdown_splits_a_path_into_blocks_and_fixed_parts(tmp_path):
+    lut = full_lut(tmp_path)
+    for arch in ("TTTTTTTT", "SSSSSSSS", "TSTSTSTS"):
+        parts = lut.breakdown(arch, 32)
+        assert sum(parts.values()) == pytest.approx(lut.predict(arch, 32, calibrated=False))
+    t, s = lut.breakdown("TTTTTTTT", 32), lut.breakdown("SSSSSSSS", 32)
+    assert t["ssm"] == 0 and s["transformer"] == 0 and t["transformer"] > 0 and s["ssm"] > 0
+    assert t["fixed"] == s["fixed"] > 0  # the parts every arch shares
+    mixed = lut.breakdown("TSTSTSTS", 32)
+    assert 0 < mixed["transformer"] < t["transformer"] and 0 < mixed["ssm"] < s["ssm"]
+
+
 def test_boundary_pair_calibration(tmp_path):
     lut = full_lut(tmp_path)
     layout = lut.layout
