@@ -31,6 +31,7 @@ class PipelineSpec:
     threads: int = 2
     finetune_steps: int = 150  # same budget for the chosen arch and the baselines
     lut_repeats: int = 5
+    lut_rounds: int = 3  # measure every entry this many times, round-robin, and keep the median (noisy hosts)
     lut_fidelity_archs: int = 10
     search_args: Sequence[str] = ()
     budget_ms: float | None = None
@@ -101,6 +102,7 @@ def run_pipeline(spec: PipelineSpec) -> dict:
             not json.loads(lut.read_text()).get("fidelity"):
         _run([py, "build_lut.py", "--backend", "local", "--config", spec.config, *_sets(spec), "--resolution",
               str(spec.resolution), "--threads", str(spec.threads), "--repeats", str(spec.lut_repeats),
+              "--rounds", str(spec.lut_rounds),
               "--fidelity-archs", str(spec.lut_fidelity_archs), "--out", str(lut)], log)
     # 3. search
     budget = spec.budget_ms
