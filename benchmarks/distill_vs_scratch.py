@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Does block-wise distillation close the all-S / all-T gap better than training the SSM path directly?
 
-From one trained teacher (phase 1 of the config), three branches with the same data order and seeds:
+From one trained teacher (phase 1 of the config), these branches, with the same data order and seeds:
 
 - ``distill``: the config's distillation phase (SSM blocks learn their transformer twins' outputs; with
   ``distill.task_weight`` > 0 the all-S output's task loss is added, so the twins' outputs act as hints);
@@ -12,8 +12,8 @@ From one trained teacher (phase 1 of the config), three branches with the same d
   the distillation and supernet phases (the teacher taken as given); ``scratch_longer`` adds the teacher's steps.
   Their all-T column is the untrained transformer path.
 
-Each branch but ``scratch*`` then runs the config's supernet phase, and ``none`` also runs it with the distillation steps added
-(same total steps). Validation PSNR of all-T and all-S is printed after each stage, per seed and averaged.
+Each branch but ``scratch*`` then runs the config's supernet phase; ``none_longer`` runs it with the distillation
+steps added (same total steps). Validation PSNR of all-T and all-S is printed after each stage, per seed and averaged.
 
     python benchmarks/distill_vs_scratch.py --config configs/demo.yaml --seeds 0,1,2
     python benchmarks/distill_vs_scratch.py --config configs/demo.yaml --set distill.task_weight=0  # blocks only
@@ -142,8 +142,9 @@ def main() -> None:
         assert set(branches) == set(BRANCHES)
         seed_out = out / f"seed{seed}" if len(seeds) > 1 else out
         datasets = _datasets(c)
-        per_seed[seed] = {name: run_branch(name, branches[name], None if name.startswith("scratch") else teacher["model"],
-                                           c, seed_out, datasets) for name in chosen}
+        per_seed[seed] = {name: run_branch(name, branches[name],
+                                           None if name.startswith("scratch") else teacher["model"], c, seed_out,
+                                           datasets) for name in chosen}
     atomic_write_text(json.dumps({"teacher_all_T": before, "seeds": per_seed}, indent=2) + "\n",
                       out / "distill_vs_scratch.json")
     d = cfg.distill

@@ -179,15 +179,14 @@ class BlockDistillObjective(nn.Module):
                         loss = loss / self.loss_fn(teacher[key][0], teacher[key][1]).clamp_min(1e-8)
                     total = total + loss
                     per_stage.setdefault(key.split(".")[0], []).append(loss.detach())
-            task = None
+            blocks, task = total, None
             if self.task_weight > 0:
                 task = self.task_loss(self.run_chain(inp)[1], target)
                 total = total + self.task_weight * task
         finally:
             self._chain = None
         logs = {f"block_{s}": torch.stack(v).mean() for s, v in per_stage.items()}
-        logs["loss_blocks"] = sum(v.sum() for v in map(torch.stack, per_stage.values())) / sum(
-            len(v) for v in per_stage.values())
+        logs["loss_blocks"] = blocks.detach() / sum(len(v) for v in per_stage.values())
         if task is not None:
             logs["loss_task"] = task.detach()
         return total, logs, out
