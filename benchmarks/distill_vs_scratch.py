@@ -13,10 +13,15 @@ From one trained teacher (phase 1 of the config), these branches, with the same 
   Their all-T column is the untrained transformer path.
 
 Each branch but ``scratch*`` then runs the config's supernet phase; ``none_longer`` runs it with the distillation
-steps added (same total steps). Validation PSNR of all-T and all-S is printed after each stage, per seed and averaged.
+steps added (same total steps). Validation PSNR of all-T and all-S is printed after each stage, per seed and averaged,
+with distill's paired differences to the from-scratch baselines ``direct`` and ``none_longer``. A finished branch
+(``OUT/seedN/BRANCH/result.json``) is reused, so seeds can run as separate processes and a last call with all the
+seeds prints the summary.
 
     python benchmarks/distill_vs_scratch.py --config configs/demo.yaml --seeds 0,1,2
     python benchmarks/distill_vs_scratch.py --config configs/demo.yaml --set distill.task_weight=0  # blocks only
+    python benchmarks/distill_vs_scratch.py --config configs/proxy/denoise.yaml --branches distill,direct,none_longer \
+        --set supernet.steps=400 --seeds 0,1,2 --out runs/dvs_proxy                            # proxy scale
 """
 from __future__ import annotations
 
@@ -61,6 +66,21 @@ def scratch_config(cfg: Config, with_teacher_steps: bool) -> Config:
         setattr(c.supernet, key, getattr(cfg.teacher, key))
     c.supernet.steps = cfg.distill.steps + cfg.supernet.steps + (cfg.teacher.steps if with_teacher_steps else 0)
     return c
+
+
+def paired_comparison(per_seed: dict, baseline: str) -> str:
+    """distill vs a from-scratch baseline after the supernet phase, seed by seed: the all-S PSNR and the
+    all-T - all-S gap (what the distillation is meant to close), as mean paired differences and win counts."""
+    def after(seed, name):
+        return per_seed[seed][name]["after supernet"]
+
+    seeds = list(per_seed)
+    d_s = [after(s, "distill")["all_S"] - after(s, baseline)["all_S"] for s in seeds]
+    gap = [(after(s, baseline)["all_T"] - after(s, baseline)["all_S"])
+           - (after(s, "distill")["all_T"] - after(s, "distill")["all_S"]) for s in seeds]
+    return (f"distill vs {baseline} after the supernet phase: all-S {statistics.mean(d_s):+.2f} dB "
+            f"(higher in {sum(v > 0 for v in d_s)}/{len(seeds)} seeds), gap closed by {statistics.mean(gap):+.2f} dB "
+            f"(smaller in {sum(v > 0 for v in gap)}/{len(seeds)} seeds)")
 
 
 def run_branch(name: str, stages: list[tuple[str, str, Config]], teacher_state: dict, cfg: Config, out: Path,
@@ -140,11 +160,23 @@ def main() -> None:
             "scratch_longer": [("all 3 phases", "supernet", scratch_config(c, True))],
         }
         assert set(branches) == set(BRANCHES)
-        seed_out = out / f"seed{seed}" if len(seeds) > 1 else out
-        datasets = _datasets(c)
-        per_seed[seed] = {name: run_branch(name, branches[name],
-                                           None if name.startswith("scratch") else teacher["model"], c, seed_out,
-                                           datasets) for name in chosen}
+        seed_out, datasets = out / f"seed{seed}", None
+        per_seed[seed] = {}
+        for name in chosen:  # a finished branch is read back: seeds can run in separate processes, then be summed up
+            done = seed_out / name / "result.json"
+            if done.exists():
+                saved = json.loads(done.read_text())
+                if saved.get("config") != c.to_dict():
+                    raise SystemExit(f"{done}: written with another config (--config/--set); use another --out")
+                per_seed[seed][name] = saved["stages"]
+                print(f"seed {seed} {name}: reusing {done}", flush=True)
+                continue
+            datasets = datasets or _datasets(c)
+            per_seed[seed][name] = run_branch(name, branches[name],
+                                              None if name.startswith("scratch") else teacher["model"], c,
+                                              seed_out, datasets)
+            atomic_write_text(json.dumps({"config": c.to_dict(), "stages": per_seed[seed][name]}, indent=2) + "\n",
+                              done)
     atomic_write_text(json.dumps({"teacher_all_T": before, "seeds": per_seed}, indent=2) + "\n",
                       out / "distill_vs_scratch.json")
     d = cfg.distill
@@ -167,10 +199,9 @@ def main() -> None:
                 ss = [r["all_S"] for r in rows]
                 print(f"{name:<12} {label:<16} {t:7.2f} {statistics.mean(ss):7.2f} {t - statistics.mean(ss):6.2f}"
                       f"  {min(ss):.2f}..{max(ss):.2f}")
-        if {"distill", "direct"} <= set(chosen):
-            wins = sum(per_seed[s]["distill"]["after supernet"]["all_S"]
-                       > per_seed[s]["direct"]["after supernet"]["all_S"] for s in seeds)
-            print(f"distill beats direct (all-S after the supernet phase) in {wins}/{len(seeds)} seeds")
+        for baseline in ("direct", "none_longer"):
+            if {"distill", baseline} <= set(chosen):
+                print(paired_comparison(per_seed, baseline))
 
 if __name__ == "__main__":
     main()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -37,6 +38,7 @@ class PipelineSpec:
     budget_ms: float | None = None
     budget_fraction: float | None = None  # budget = this fraction of the LUT's all-T prediction (e.g. 1/3)
     latency_repeats: int = 7
+    latency_rounds: int = 3  # end-to-end timings: this many round-robin rounds over the compared archs, pooled
     chosen: Sequence[str] = ("knee",)  # keys of chosen.json to fine-tune (knee, best_under_budget)
     overrides: Sequence[str] = field(default_factory=list)  # --set KEY=VALUE for every training command
 
@@ -63,23 +65,31 @@ def _sets(spec: PipelineSpec) -> list[str]:
 
 
 def measure_latency(models: dict[str, Any], resolution: int, threads: int, repeats: int, out_dir: Path,
-                    channels: int = 3) -> dict[str, float]:
+                    channels: int = 3, rounds: int = 1) -> dict[str, float]:
     """Export each model to ONNX and time it end to end with the LUT's own local backend (onnxruntime in a fresh
     process per model, same allocator settings), so measured and predicted latencies are taken alike and this
-    process's torch threads cannot compete with onnxruntime's. Median ms per model."""
+    process's torch threads cannot compete with onnxruntime's. The models are timed ``rounds`` times round-robin,
+    so a burst of load on a shared host lands on every model rather than on one. Median ms per model over all
+    the pooled runs (or of the runner's medians where it reports no per-run times)."""
     import torch
 
     from latency_lut.backends.local import LocalBackend
     from supernet.export import export_onnx
 
+    if rounds < 1:
+        raise ValueError(f"rounds: expected >= 1, got {rounds}")
     x = torch.rand(1, channels, resolution, resolution)
     paths = {name: export_onnx(model.eval(), x, out_dir / f"{name}.onnx") for name, model in models.items()}
+    pooled: dict[str, list[float]] = {name: [] for name in paths}
     backend = LocalBackend()
     try:
-        return {name: backend.measure(path, [tuple(x.shape)], warmup=2, repeats=repeats, threads=threads).stats.median
-                for name, path in paths.items()}
+        for _ in range(rounds):
+            for name, path in paths.items():
+                r = backend.measure(path, [tuple(x.shape)], warmup=2, repeats=repeats, threads=threads)
+                pooled[name].extend(r.samples_ms or (r.stats.median,))
     finally:
         backend.close()
+    return {name: statistics.median(v) for name, v in pooled.items()}
 
 
 def run_pipeline(spec: PipelineSpec) -> dict:
@@ -162,7 +172,7 @@ def run_pipeline(spec: PipelineSpec) -> dict:
                      "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
                      "predicted_ms": lut_obj.predict(arch, spec.resolution, spec.resolution)})
     measured = measure_latency(models, spec.resolution, spec.threads, spec.latency_repeats, out / "onnx",
-                               channels=cfg.model.inp_channels)
+                               channels=cfg.model.inp_channels, rounds=spec.latency_rounds)
     base = measured[str(archs["all-T"])]
     for r in rows:
         r["measured_ms"] = measured[r["arch"]]

@@ -1,11 +1,12 @@
 """The demo pipeline end to end at a tiny size: every artefact is produced and parses."""
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
 from supernet import Arch
-from supernet.pipeline import PipelineSpec, format_table, run_pipeline
+from supernet.pipeline import PipelineSpec, format_table, measure_latency, run_pipeline
 
 TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_blocks=1", "model.heads=[1,1,1,1]",
         "teacher.steps=3", "distill.steps=2", "supernet.steps=3", "teacher.warmup=0", "distill.warmup=0",
@@ -16,7 +17,7 @@ TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_block
 @pytest.mark.slow
 def test_tiny_pipeline_produces_every_artefact(tmp_path, capsys):
     spec = PipelineSpec(config="configs/demo.yaml", out=str(tmp_path / "demo"), resolution=32, threads=1,
-                        finetune_steps=2, lut_repeats=2, lut_rounds=1, lut_fidelity_archs=3, latency_repeats=2,
+                        finetune_steps=2, lut_repeats=2, lut_rounds=1, lut_fidelity_archs=3, latency_repeats=2, latency_rounds=2,
                         search_args=["--pop-size", "8", "--generations", "2", "--offsprings", "4", "--screen", "0",
                                      "--no-progress"],
                         overrides=TINY)
@@ -44,3 +45,33 @@ def test_tiny_pipeline_produces_every_artefact(tmp_path, capsys):
     log_before = (out / "pipeline.log").read_text()
     run_pipeline(spec)
     assert (out / "pipeline.log").read_text() == log_before
+
+
+def test_measure_latency_interleaves_rounds_and_pools_runs(tmp_path, monkeypatch):
+    """Every round times every model once, in the same order, and the median is over all pooled runs."""
+    import torch
+
+    import latency_lut.backends.local as local
+    from latency_lut.runners import RunResult
+    from latency_lut.stats import summarize
+
+    calls = []
+    times = {"a.onnx": [[1.0, 2.0], [9.0, 3.0], [4.0, 5.0]], "b.onnx": [[7.0, 7.0], [1.0, 1.0], [7.0, 7.0]]}
+
+    class FakeBackend:
+        def measure(self, path, shapes, warmup, repeats, threads):
+            name = Path(path).name
+            ms = times[name][sum(c == name for c in calls)]
+            calls.append(name)
+            return RunResult(summarize(ms, warmup), tuple(ms), "fake")
+
+        def close(self):
+            calls.append("closed")
+
+    monkeypatch.setattr(local, "LocalBackend", FakeBackend)
+    models = {"a": torch.nn.Conv2d(3, 3, 1), "b": torch.nn.Conv2d(3, 3, 1)}
+    got = measure_latency(models, 16, threads=1, repeats=2, out_dir=tmp_path, rounds=3)
+    assert calls == ["a.onnx", "b.onnx"] * 3 + ["closed"]
+    assert got == {"a": 3.5, "b": 7.0}
+    with pytest.raises(ValueError, match="rounds"):
+        measure_latency(models, 16, threads=1, repeats=2, out_dir=tmp_path, rounds=0)

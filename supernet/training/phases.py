@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 from typing import Callable, Sequence
 
@@ -112,15 +113,15 @@ def capture(modules: dict[str, nn.Module], detach: bool):
             h.remove()
 
 
-def _local_outputs(objective: "BlockDistillObjective", inp: torch.Tensor, teacher: dict) -> dict:
+def _local_outputs(objective: "BlockDistillObjective", teacher: dict, chain: Callable[[], tuple]) -> dict:
     """Each SSM block applied to its twin's captured input (blocks independent, errors do not compound)."""
     return {key: objective.ssm[key](x_in) for key, (x_in, _) in teacher.items()}
 
 
-def _chained_outputs(objective: "BlockDistillObjective", inp: torch.Tensor, teacher: dict) -> dict:
+def _chained_outputs(objective: "BlockDistillObjective", teacher: dict, chain: Callable[[], tuple]) -> dict:
     """The all-S path run end to end: each SSM block sees its SSM predecessors' output, so it learns to
     correct what they get wrong (gradients flow through the chain; non-SSM parts stay frozen)."""
-    return objective.run_chain(inp)[0]
+    return chain()[0]
 
 
 # Where each SSM block's input comes from during distillation (``distill.inputs``).
@@ -138,7 +139,7 @@ class BlockDistillObjective(nn.Module):
 
     ``task_weight`` > 0 adds ``task_weight x task_loss(all-S output, target)``: the block targets then act as
     hints inside an end-to-end objective (FitNets-style) rather than as the only signal. The all-S chain is run
-    once per step and shared with ``inputs="student"``."""
+    at most once per step, lazily, and shared by ``inputs="student"`` and the task term."""
 
     def __init__(self, net: nn.Module, loss: Callable, inputs: str = "teacher", normalize: bool = False,
                  task_weight: float = 0.0, task_loss: Callable | None = None) -> None:
@@ -153,38 +154,32 @@ class BlockDistillObjective(nn.Module):
         slots = net.slots()
         self.twins = {f"{s}.{i}": slot.candidates["transformer"] for s, i, slot in slots}
         self.ssm = {f"{s}.{i}": slot.candidates["ssm"] for s, i, slot in slots}
-        self._chain: tuple[dict, torch.Tensor] | None = None
 
     def run_chain(self, inp: torch.Tensor) -> tuple[dict, torch.Tensor]:
-        """(SSM block outputs, network output) of the all-S path on ``inp``, computed once per step."""
-        if self._chain is None:
-            self.net.set_arch(self.all_s)
-            with capture(self.ssm, detach=False) as student:
-                out = self.net(inp)
-            self._chain = ({key: o for key, (_, o) in student.items()}, out)
-        return self._chain
+        """(SSM block outputs, network output) of the all-S path on ``inp``."""
+        self.net.set_arch(self.all_s)
+        with capture(self.ssm, detach=False) as student:
+            out = self.net(inp)
+        return {key: o for key, (_, o) in student.items()}, out
 
     def forward(self, inp: torch.Tensor, target: torch.Tensor, archs: Sequence[Arch | None] = ()
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
-        self._chain = None
         self.net.set_arch(self.all_t)
         with torch.no_grad(), capture(self.twins, detach=True) as teacher:
             out = self.net(inp)
+        chain = functools.cache(lambda: self.run_chain(inp))  # the all-S pass, run only if a term needs it
         total, per_stage = 0.0, {}
-        try:
-            for source in self.sources:
-                for key, pred in source(self, inp, teacher).items():
-                    loss = self.loss_fn(pred, teacher[key][1])
-                    if self.normalize:
-                        loss = loss / self.loss_fn(teacher[key][0], teacher[key][1]).clamp_min(1e-8)
-                    total = total + loss
-                    per_stage.setdefault(key.split(".")[0], []).append(loss.detach())
-            blocks, task = total, None
-            if self.task_weight > 0:
-                task = self.task_loss(self.run_chain(inp)[1], target)
-                total = total + self.task_weight * task
-        finally:
-            self._chain = None
+        for source in self.sources:
+            for key, pred in source(self, teacher, chain).items():
+                loss = self.loss_fn(pred, teacher[key][1])
+                if self.normalize:
+                    loss = loss / self.loss_fn(teacher[key][0], teacher[key][1]).clamp_min(1e-8)
+                total = total + loss
+                per_stage.setdefault(key.split(".")[0], []).append(loss.detach())
+        blocks, task = total, None
+        if self.task_weight > 0:
+            task = self.task_loss(chain()[1], target)
+            total = total + self.task_weight * task
         logs = {f"block_{s}": torch.stack(v).mean() for s, v in per_stage.items()}
         logs["loss_blocks"] = blocks.detach() / sum(len(v) for v in per_stage.values())
         if task is not None:

@@ -139,6 +139,20 @@ def test_distillation_task_term_adds_the_all_s_output_loss_to_the_block_losses(i
 
 
 
+@pytest.mark.parametrize("inputs,task_weight,passes", [("teacher", 0.0, 0), ("teacher", 1.0, 1), ("student", 0.0, 1),
+                                                       ("student", 1.0, 1), ("both", 1.0, 1)])
+def test_distillation_runs_the_all_s_chain_only_when_needed_and_once(inputs, task_weight, passes, monkeypatch):
+    torch.manual_seed(0)
+    net = build_model(tiny())
+    obj = BlockDistillObjective(net, torch.nn.functional.mse_loss, inputs, task_weight=task_weight)
+    calls = []
+    run_chain = obj.run_chain
+    monkeypatch.setattr(obj, "run_chain", lambda inp: calls.append(1) or run_chain(inp))
+    for step in range(2):  # a fresh chain each step: never the previous batch's
+        obj(torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16))
+        assert len(calls) == passes * (step + 1)
+
+
 def test_three_phases_then_subnet(tmp_path):
     cfg = tiny("supernet.sandwich=true", "supernet.distill_weight=0.5")
     metrics = train_supernet(cfg, tmp_path / "run")
