@@ -7,12 +7,18 @@ Picks ``--archs`` stage-granularity archs spread over the transformer count (all
 each with the supernet's weights on the validation set, trains each stand-alone with the same budget
 (``train.py subnet``; ``scratch`` re-initialises the weights, ``inherited`` starts from the supernet's), evaluates
 them, and prints Kendall tau and Spearman rho between the two PSNR lists. Reruns reuse finished trainings.
+
+``--seeds 0,1,2`` trains every arch once per seed (initial weights and data order) and ranks by the mean
+stand-alone PSNR; it also prints the seed-to-seed spread, which bounds the tau any one-shot score can reach.
+Seeds may run as separate processes on the same ``--out`` (``--seeds 1`` and ``--seeds 2`` side by side), then a
+call with all of them, which reuses every finished training, prints the table.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import random
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -47,15 +53,21 @@ def main() -> None:
     ap.add_argument("--archs", type=int, default=12)
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--init", choices=["scratch", "inherited"], default="scratch")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="picks the archs")
+    ap.add_argument("--seeds", default="0", help="comma-separated training seeds per arch (default: 0)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     if args.archs < 2:
         ap.error("--archs must be >= 2")
-    import torch
+    try:
+        seeds = sorted({int(v) for v in args.seeds.split(",") if v.strip()})
+    except ValueError:
+        ap.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
+    if not seeds:
+        ap.error("--seeds: give at least one seed")
     from scipy.stats import kendalltau, spearmanr
 
-    from supernet.checkpoint import atomic_save, load_checkpoint, load_model
+    from supernet.checkpoint import atomic_write_text, load_model
     from supernet.data import build_datasets
     from supernet.evaluation import evaluate
 
@@ -63,40 +75,74 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     supernet, cfg = load_model(args.supernet)
     _, val = build_datasets(cfg.data, cfg.task, cfg.seed)
-    source = Path(args.supernet)
-    if args.init == "scratch":  # an untrained supernet checkpoint: extracting from it gives a fresh subnet
-        source = out / "init.pt"
-        if not source.exists():
-            ckpt = load_checkpoint(args.supernet)
-            torch.manual_seed(args.seed)
-            fresh = type(supernet)(**supernet.config)
-            atomic_save({**{k: v for k, v in ckpt.items() if k not in ("ema", "metrics")}, "model":
-                         fresh.state_dict(), "ema": None, "metrics": {}, "phases_done": []}, source)
     rows = []
     for arch in pick_archs(args.archs, args.seed):
         one_shot = evaluate(supernet, val, cfg.task, arch=arch)["psnr"]
-        sub_dir = out / f"subnet-{arch}"
-        if not (sub_dir / "subnet.pt").exists():
-            cmd = [sys.executable, "train.py", "subnet", "--arch", str(arch), "--from", str(source), "--config",
-                   args.config, "--steps", str(args.steps), "--out", str(sub_dir)]
-            if (sub_dir / "checkpoints" / "last.pt").exists():
-                cmd.append("--resume")
-            subprocess.run(cmd, cwd=ROOT, check=True)
-        model, _ = load_model(sub_dir / "subnet.pt")
-        alone = evaluate(model, val, cfg.task)["psnr"]
+        alone = [standalone_psnr(arch, seed, args, out, supernet, cfg, val) for seed in seeds]
         rows.append({"arch": str(arch), "transformers": arch.count("T"), "supernet_psnr": one_shot,
-                     "standalone_psnr": alone})
-        print(f"{arch}  supernet {one_shot:.2f} dB  stand-alone {alone:.2f} dB", flush=True)
+                     "standalone_psnr": statistics.mean(alone), "standalone_runs": alone})
+        print(f"{arch}  supernet {one_shot:.2f} dB  stand-alone {' '.join(f'{v:.2f}' for v in alone)} dB", flush=True)
     a = [r["supernet_psnr"] for r in rows]
     b = [r["standalone_psnr"] for r in rows]
     tau, rho = kendalltau(a, b).statistic, spearmanr(a, b).statistic
-    (out / "ranking.json").write_text(json.dumps({"rows": rows, "kendall_tau": tau, "spearman": rho,
-                                                  "steps": args.steps, "init": args.init}, indent=2) + "\n")
-    print(f"\n| arch | T slots | supernet PSNR | stand-alone PSNR ({args.init}, {args.steps} steps) |")
+    spread = seed_spread(rows)
+    atomic_write_text(json.dumps({"rows": rows, "kendall_tau": tau, "spearman": rho, "steps": args.steps,
+                                  "init": args.init, "seeds": seeds, "seed_spread": spread}, indent=2) + "\n",
+                      out / "ranking.json")
+    label = f"{args.init}, {args.steps} steps" + (f", mean of {len(seeds)} seeds" if len(seeds) > 1 else "")
+    print(f"\n| arch | T slots | supernet PSNR | stand-alone PSNR ({label}) |")
     print("|---|---|---|---|")
     for r in sorted(rows, key=lambda r: r["transformers"]):
-        print(f"| `{r['arch']}` | {r['transformers']} | {r['supernet_psnr']:.2f} | {r['standalone_psnr']:.2f} |")
+        runs = f" ({min(r['standalone_runs']):.2f}..{max(r['standalone_runs']):.2f})" if len(seeds) > 1 else ""
+        print(f"| `{r['arch']}` | {r['transformers']} | {r['supernet_psnr']:.2f} | {r['standalone_psnr']:.2f}{runs} |")
     print(f"\nKendall tau {tau:.3f}, Spearman rho {rho:.3f} over {len(rows)} archs (goal: tau >= 0.7)")
+    if spread is not None:
+        print(f"stand-alone seed noise: median per-arch std {spread['median_std']:.2f} dB against a spread of "
+              f"{spread['arch_range']:.2f} dB between the archs' means; Kendall tau between two seeds' stand-alone "
+              f"PSNRs {spread['seed_vs_seed_tau']:.3f} (a one-shot score cannot be expected to rank better)")
+
+
+def seed_spread(rows: list) -> dict | None:
+    """How noisy the stand-alone reference is: per-arch std over seeds, the archs' range, and the Kendall tau
+    between the first two seeds' rankings."""
+    from scipy.stats import kendalltau
+
+    if len(rows[0]["standalone_runs"]) < 2:
+        return None
+    means = [r["standalone_psnr"] for r in rows]
+    return {"median_std": statistics.median(statistics.stdev(r["standalone_runs"]) for r in rows),
+            "arch_range": max(means) - min(means),
+            "seed_vs_seed_tau": kendalltau([r["standalone_runs"][0] for r in rows],
+                                           [r["standalone_runs"][1] for r in rows]).statistic}
+
+
+def standalone_psnr(arch, seed: int, args, out: Path, supernet, cfg, val) -> float:
+    """Train ``arch`` alone for ``args.steps`` with this seed (reusing a finished or interrupted run) and score it.
+    Seed 0 keeps the original folder names, so earlier single-seed runs are reused."""
+    import torch
+
+    from supernet.checkpoint import atomic_save, load_checkpoint, load_model
+    from supernet.evaluation import evaluate
+
+    tag = "" if seed == 0 else f"-seed{seed}"
+    source = Path(args.supernet)
+    if args.init == "scratch":  # an untrained supernet checkpoint: extracting from it gives a fresh subnet
+        source = out / f"init{tag}.pt"
+        if not source.exists():
+            ckpt = load_checkpoint(args.supernet)
+            torch.manual_seed(args.seed + seed)
+            fresh = type(supernet)(**supernet.config)
+            atomic_save({**{k: v for k, v in ckpt.items() if k not in ("ema", "metrics")}, "model":
+                         fresh.state_dict(), "ema": None, "metrics": {}, "phases_done": []}, source)
+    sub_dir = out / f"subnet-{arch}{tag}"
+    if not (sub_dir / "subnet.pt").exists():
+        cmd = [sys.executable, "train.py", "subnet", "--arch", str(arch), "--from", str(source), "--config",
+               args.config, "--steps", str(args.steps), "--out", str(sub_dir), "--set", f"seed={seed}"]
+        if (sub_dir / "checkpoints" / "last.pt").exists():
+            cmd.append("--resume")
+        subprocess.run(cmd, cwd=ROOT, check=True)
+    model, _ = load_model(sub_dir / "subnet.pt")
+    return evaluate(model, val, cfg.task)["psnr"]
 
 
 if __name__ == "__main__":
