@@ -166,8 +166,9 @@ def main() -> None:
             done = seed_out / name / "result.json"
             if done.exists():
                 saved = json.loads(done.read_text())
-                if saved.get("config") != c.to_dict():
-                    raise SystemExit(f"{done}: written with another config (--config/--set); use another --out")
+                if saved.get("config") != c.to_dict() or saved.get("teacher_all_T") != before:
+                    raise SystemExit(f"{done}: written with another config (--config/--set) or teacher (--teacher); "
+                                     f"use another --out")
                 per_seed[seed][name] = saved["stages"]
                 print(f"seed {seed} {name}: reusing {done}", flush=True)
                 continue
@@ -175,8 +176,8 @@ def main() -> None:
             per_seed[seed][name] = run_branch(name, branches[name],
                                               None if name.startswith("scratch") else teacher["model"], c,
                                               seed_out, datasets)
-            atomic_write_text(json.dumps({"config": c.to_dict(), "stages": per_seed[seed][name]}, indent=2) + "\n",
-                              done)
+            atomic_write_text(json.dumps({"config": c.to_dict(), "teacher_all_T": before,
+                                          "stages": per_seed[seed][name]}, indent=2) + "\n", done)
     atomic_write_text(json.dumps({"teacher_all_T": before, "seeds": per_seed}, indent=2) + "\n",
                       out / "distill_vs_scratch.json")
     d = cfg.distill

@@ -9,7 +9,8 @@ each with the supernet's weights on the validation set, trains each stand-alone 
 them, and prints Kendall tau and Spearman rho between the two PSNR lists. Reruns reuse finished trainings.
 
 ``--seeds 0,1,2`` trains every arch once per seed (initial weights and data order) and ranks by the mean
-stand-alone PSNR; it also prints the seed-to-seed spread, which bounds the tau any one-shot score can reach.
+stand-alone PSNR; it also prints the seed-to-seed spread and how well one seed's stand-alone ranking predicts
+another's (Kendall tau), a yardstick for how much of the reference is noise.
 Seeds may run as separate processes on the same ``--out`` (``--seeds 1`` and ``--seeds 2`` side by side), then a
 call with all of them, which reuses every finished training, prints the table.
 """

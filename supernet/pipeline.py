@@ -184,8 +184,8 @@ def run_pipeline(spec: PipelineSpec) -> dict:
                      "ssm_blocks_ms": s_parts["ssm"]}
     summary = {"config": spec.config, "task": cfg.task, "resolution": spec.resolution, "threads": spec.threads,
                "finetune_steps": spec.finetune_steps, "rows": rows, "pareto_png": str(search_dir / "pareto.png"),
-               "lut": str(lut), "fidelity": {k: v for k, v in (lut_obj.fidelity or {}).items() if k in ("mape", "spearman",
-                                                                                                  "n")},
+               "lut": str(lut),
+               "fidelity": {k: v for k, v in (lut_obj.fidelity or {}).items() if k in ("mape", "spearman", "n")},
                "lut_breakdown": summary_parts, "minutes": round((time.time() - t_start) / 60, 1)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = format_table(summary)

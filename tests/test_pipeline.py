@@ -17,7 +17,8 @@ TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_block
 @pytest.mark.slow
 def test_tiny_pipeline_produces_every_artefact(tmp_path, capsys):
     spec = PipelineSpec(config="configs/demo.yaml", out=str(tmp_path / "demo"), resolution=32, threads=1,
-                        finetune_steps=2, lut_repeats=2, lut_rounds=1, lut_fidelity_archs=3, latency_repeats=2, latency_rounds=2,
+                        finetune_steps=2, lut_repeats=2, lut_rounds=1, lut_fidelity_archs=3, latency_repeats=2,
+                        latency_rounds=2,
                         search_args=["--pop-size", "8", "--generations", "2", "--offsprings", "4", "--screen", "0",
                                      "--no-progress"],
                         overrides=TINY)
