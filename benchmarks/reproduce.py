@@ -3,10 +3,12 @@
 
     python benchmarks/reproduce.py --task denoise --scale proxy     # bundled photos, 2 CPU cores, < 1 hour
     python benchmarks/reproduce.py --task deblur --scale full       # Restormer-scale recipe (GPUs + datasets)
+    python benchmarks/reproduce.py --task deblur --config configs/proxy/deblur-deep.yaml   # another recipe
 
 Latency is measured end to end in onnxruntime on this CPU (and predicted by the LUT). Our goal: a hybrid >= 3x
 faster than all-T with PSNR within 0.1 dB of all-T trained with the same budget (paper: 3.4x deblurring,
-1.74x deraining, 1.17x denoising). Reruns reuse finished steps; outputs in runs/reproduce/<task>-<scale>/.
+1.74x deraining, 1.17x denoising). Reruns reuse finished steps; outputs in runs/reproduce/<task>-<scale>/
+(``--config``: runs/reproduce/<config name>-<scale>/).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from supernet.config import load_config  # noqa: E402
 from supernet.pipeline import PipelineSpec, run_pipeline  # noqa: E402
 
 SCALES = {  # scale -> (config pattern, fine-tuning steps per arch)
@@ -32,14 +35,22 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--budget-fraction", type=float, default=1 / 3,
                     help="latency budget as a fraction of all-T's predicted latency (default 1/3: >= 3x)")
+    ap.add_argument("--config", default=None,
+                    help="recipe to run instead of the scale's own (configs/proxy/<task>.yaml for proxy); its task "
+                         "must be --task")
     ap.add_argument("--finetune-steps", type=int, default=None)
     ap.add_argument("--out", default=None)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for every training command")
     args = ap.parse_args()
     pattern, steps = SCALES[args.scale]
-    spec = PipelineSpec(config=pattern.format(task=args.task), out=args.out or f"runs/reproduce/{args.task}-"
-                        f"{args.scale}", resolution=args.resolution, threads=args.threads,
+    config = args.config or pattern.format(task=args.task)
+    task = load_config(config, args.set).task  # names the file and key on a bad config
+    if task != args.task:
+        ap.error(f"--config {config}: its task is {task!r}, but --task is {args.task!r}")
+    name = Path(config).stem if args.config else args.task
+    spec = PipelineSpec(config=config, out=args.out or f"runs/reproduce/{name}-{args.scale}",
+                        resolution=args.resolution, threads=args.threads,
                         finetune_steps=args.finetune_steps or steps, budget_fraction=args.budget_fraction,
                         chosen=("knee", "best_under_budget"), overrides=args.set)
     run_pipeline(spec)

@@ -1,0 +1,37 @@
+"""benchmarks/reproduce.py's choice of recipe and output folder (the pipeline itself is tested in test_pipeline)."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _reproduce(monkeypatch, *argv):
+    spec_ = importlib.util.spec_from_file_location("reproduce_cli", ROOT / "benchmarks" / "reproduce.py")
+    mod = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(mod)
+    ran = []
+    monkeypatch.setattr(mod, "run_pipeline", ran.append)
+    monkeypatch.setattr(sys, "argv", ["reproduce.py", *argv])
+    mod.main()
+    return ran[0]
+
+
+def test_scale_picks_its_config_and_output(monkeypatch):
+    spec = _reproduce(monkeypatch, "--task", "deblur")
+    assert spec.config == "configs/proxy/deblur.yaml" and spec.out == "runs/reproduce/deblur-proxy"
+    assert spec.finetune_steps == 400 and spec.chosen == ("knee", "best_under_budget")
+
+
+def test_config_names_the_output_folder(monkeypatch):
+    spec = _reproduce(monkeypatch, "--task", "deblur", "--config", "configs/proxy/deblur-deep.yaml")
+    assert spec.config == "configs/proxy/deblur-deep.yaml" and spec.out == "runs/reproduce/deblur-deep-proxy"
+
+
+def test_config_of_another_task_is_refused(monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        _reproduce(monkeypatch, "--task", "denoise", "--config", "configs/proxy/deblur-deep.yaml")
+    err = capsys.readouterr().err
+    assert "configs/proxy/deblur-deep.yaml" in err and "'deblur'" in err and "'denoise'" in err
