@@ -13,6 +13,10 @@ stand-alone PSNR; it also prints the seed-to-seed spread and how well one seed's
 another's (Kendall tau), a yardstick for how much of the reference is noise.
 Seeds may run as separate processes on the same ``--out`` (``--seeds 1`` and ``--seeds 2`` side by side), then a
 call with all of them, which reuses every finished training, prints the table.
+
+``--eval-set data.val_crop=0`` scores both sides on the whole validation images instead of the training run's
+few crops (same held-out images; training unchanged, finished runs reused): more pixels behind both PSNR
+lists.
 """
 from __future__ import annotations
 
@@ -26,6 +30,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+EVAL_KEYS = ("data.val_crop", "data.val_crops")
 
 
 def pick_archs(n: int, seed: int) -> list:
@@ -57,7 +64,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="picks the archs")
     ap.add_argument("--seeds", default="0", help="comma-separated training seeds per arch (default: 0)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--eval-set", action="append", default=[], metavar="data.val_crop|data.val_crops=VALUE",
+                    help="score both sides on another validation set than the supernet's own, e.g. "
+                         "data.val_crop=0 (the whole validation images): a larger set makes both PSNR lists less "
+                         "noisy. Training is unchanged, so finished stand-alone runs are reused")
     args = ap.parse_args()
+    for assignment in args.eval_set:
+        if assignment.split("=", 1)[0].strip() not in EVAL_KEYS:
+            ap.error(f"--eval-set {assignment!r}: only {', '.join(EVAL_KEYS)} may change (the images held out "
+                     "for validation must stay those the supernet never trained on)")
     if args.archs < 2:
         ap.error("--archs must be >= 2")
     try:
@@ -75,7 +90,9 @@ def main() -> None:
     out = Path(args.out or Path(args.supernet).parent.parent / f"ranking-{args.init}")
     out.mkdir(parents=True, exist_ok=True)
     supernet, cfg = load_model(args.supernet)
-    _, val = build_datasets(cfg.data, cfg.task, cfg.seed)
+    _, val = build_datasets(eval_config(cfg, args.eval_set).data, cfg.task, cfg.seed)
+    if args.eval_set:
+        print(f"validation set: {', '.join(args.eval_set)} ({len(val)} items)", flush=True)
     rows = []
     for arch in pick_archs(args.archs, args.seed):
         one_shot = evaluate(supernet, val, cfg.task, arch=arch)["psnr"]
@@ -88,9 +105,12 @@ def main() -> None:
     tau, rho = kendalltau(a, b).statistic, spearmanr(a, b).statistic
     spread = seed_spread(rows)
     atomic_write_text(json.dumps({"rows": rows, "kendall_tau": tau, "spearman": rho, "steps": args.steps,
-                                  "init": args.init, "seeds": seeds, "seed_spread": spread}, indent=2) + "\n",
+                                  "init": args.init, "seeds": seeds, "seed_spread": spread,
+                                  "eval_set": args.eval_set}, indent=2) + "\n",
                       out / "ranking.json")
     label = f"{args.init}, {args.steps} steps" + (f", mean of {len(seeds)} seeds" if len(seeds) > 1 else "")
+    if args.eval_set:
+        label += f"; both scored on {', '.join(args.eval_set)}"
     print(f"\n| arch | T slots | supernet PSNR | stand-alone PSNR ({label}) |")
     print("|---|---|---|---|")
     for r in sorted(rows, key=lambda r: r["transformers"]):
@@ -102,6 +122,18 @@ def main() -> None:
               f"{spread['arch_range']:.2f} dB between the archs' means; Kendall tau between two seeds' stand-alone "
               f"rankings {spread['seed_vs_seed_tau']:.3f} (mean over seed pairs: how well one stand-alone run "
               f"predicts another)")
+
+
+def eval_config(cfg, assignments: list[str]):
+    """``cfg`` with the ``--eval-set`` overrides applied (validation keys only, checked by the caller)."""
+    if not assignments:
+        return cfg
+    from supernet.config import Config, apply_override
+
+    data = cfg.to_dict()
+    for assignment in assignments:
+        apply_override(data, assignment)
+    return Config.from_dict(data, source="supernet config + --eval-set")
 
 
 def seed_spread(rows: list) -> dict | None:

@@ -1,0 +1,37 @@
+"""benchmarks/ranking.py's validation-set override (the rankings themselves are measured by the benchmark)."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from supernet.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _ranking_module():
+    spec = importlib.util.spec_from_file_location("ranking_cli", ROOT / "benchmarks" / "ranking.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_eval_set_changes_only_the_validation_crops():
+    mod = _ranking_module()
+    cfg = load_config(ROOT / "configs" / "proxy" / "denoise.yaml")
+    whole = mod.eval_config(cfg, ["data.val_crop=0", "data.val_crops=1"])
+    assert (whole.data.val_crop, whole.data.val_crops) == (0, 1)
+    assert (cfg.data.val_crop, cfg.data.val_crops) == (128, 2)  # the supernet's config is left alone
+    assert whole.data.val_count == cfg.data.val_count and whole.model == cfg.model
+    assert mod.eval_config(cfg, []) is cfg
+
+
+def test_eval_set_refuses_keys_that_move_the_split(monkeypatch, capsys):
+    mod = _ranking_module()
+    monkeypatch.setattr(sys, "argv", ["ranking.py", "--supernet", "x.pt", "--config", "y.yaml",
+                                      "--eval-set", "data.val_count=6"])
+    with pytest.raises(SystemExit):
+        mod.main()
+    err = capsys.readouterr().err
+    assert "data.val_count=6" in err and "data.val_crop" in err
