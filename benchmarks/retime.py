@@ -72,7 +72,8 @@ def main() -> None:
         backend.close()
     medians = {a: statistics.median(v) for a, v in pooled.items()}
     print(f"\n{run}: {args.rounds} round-robin rounds x {args.repeats} runs at {shape[2]}x{shape[3]}, "
-          f"{threads} threads, onnxruntime (median of the pooled runs; per-round speed-ups: median and range over the rounds)\n")
+          f"{threads} threads, onnxruntime (median of the pooled runs; per-round speed-ups: median and range over "
+          "the rounds)\n")
     print("| | arch | median ms | speed-up vs all-T | per-round speed-up | the run's own measured speed-up |")
     print("|---|---|---|---|---|---|")
     for r in summary["rows"]:
