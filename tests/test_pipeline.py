@@ -1,6 +1,8 @@
 """The demo pipeline end to end at a tiny size: every artefact is produced and parses."""
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,7 @@ import pytest
 from supernet import Arch
 from supernet.pipeline import PipelineSpec, format_table, measure_latency, run_pipeline
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_blocks=1", "model.heads=[1,1,1,1]",
         "teacher.steps=3", "distill.steps=2", "supernet.steps=3", "teacher.warmup=0", "distill.warmup=0",
         "supernet.warmup=0", "data.patch_size=32", "data.batch_size=2", "data.val_count=1", "data.val_crop=32",
@@ -46,6 +49,19 @@ def test_tiny_pipeline_produces_every_artefact(tmp_path, capsys):
     log_before = (out / "pipeline.log").read_text()
     run_pipeline(spec)
     assert (out / "pipeline.log").read_text() == log_before
+    # benchmarks/retime.py times the run's ONNX files again and prints one row per arch
+    proc = subprocess.run([sys.executable, "benchmarks/retime.py", "--run", str(out), "--rounds", "2", "--repeats",
+                           "1", "--threads", "1"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "`" in line]
+    assert [line.split("|")[1].strip() for line in table] == labels
+    assert "1.00x (1.00..1.00)" in table[0]
+
+
+def test_retime_refuses_a_folder_without_a_run(tmp_path):
+    proc = subprocess.run([sys.executable, "benchmarks/retime.py", "--run", str(tmp_path)], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode != 0 and str(tmp_path / "summary.json") in proc.stderr
 
 
 def test_measure_latency_interleaves_rounds_and_pools_runs(tmp_path, monkeypatch):
