@@ -66,8 +66,8 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--eval-set", action="append", default=[], metavar="data.val_crop|data.val_crops=VALUE",
                     help="score both sides on another validation set than the supernet's own, e.g. "
-                         "data.val_crop=0 (the whole validation images): a larger set makes both PSNR lists less "
-                         "noisy. Training is unchanged, so finished stand-alone runs are reused")
+                         "data.val_crop=0 (the whole validation images, more pixels behind both PSNR lists). "
+                         "Training is unchanged, so finished stand-alone runs are reused")
     args = ap.parse_args()
     for assignment in args.eval_set:
         if assignment.split("=", 1)[0].strip() not in EVAL_KEYS:

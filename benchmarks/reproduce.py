@@ -45,7 +45,10 @@ def main() -> None:
     args = ap.parse_args()
     pattern, steps = SCALES[args.scale]
     config = args.config or pattern.format(task=args.task)
-    task = load_config(config, args.set).task  # names the file and key on a bad config
+    try:
+        task = load_config(config, args.set).task
+    except (OSError, ValueError) as e:  # ConfigError is a ValueError; both messages name the file and key
+        ap.error(f"--config {config}: {e}")
     if task != args.task:
         ap.error(f"--config {config}: its task is {task!r}, but --task is {args.task!r}")
     name = Path(config).stem if args.config else args.task

@@ -35,3 +35,9 @@ def test_config_of_another_task_is_refused(monkeypatch, capsys):
         _reproduce(monkeypatch, "--task", "denoise", "--config", "configs/proxy/deblur-deep.yaml")
     err = capsys.readouterr().err
     assert "configs/proxy/deblur-deep.yaml" in err and "'deblur'" in err and "'denoise'" in err
+
+
+def test_missing_config_is_a_clear_error(monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        _reproduce(monkeypatch, "--task", "deblur", "--config", "configs/proxy/nope.yaml")
+    assert "configs/proxy/nope.yaml" in capsys.readouterr().err
