@@ -88,11 +88,14 @@ def main() -> None:
     from supernet.evaluation import evaluate
 
     out = Path(args.out or Path(args.supernet).parent.parent / f"ranking-{args.init}")
-    out.mkdir(parents=True, exist_ok=True)
     supernet, cfg = load_model(args.supernet)
-    _, val = build_datasets(eval_config(cfg, args.eval_set).data, cfg.task, cfg.seed)
+    try:
+        _, val = build_datasets(eval_config(cfg, args.eval_set).data, cfg.task, cfg.seed)
+    except ValueError as e:  # a bad --eval-set value (ConfigError is a ValueError): name the option
+        ap.error(f"--eval-set {' '.join(args.eval_set)}: {e}" if args.eval_set else str(e))
     if args.eval_set:
         print(f"validation set: {', '.join(args.eval_set)} ({len(val)} items)", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
     rows = []
     for arch in pick_archs(args.archs, args.seed):
         one_shot = evaluate(supernet, val, cfg.task, arch=arch)["psnr"]

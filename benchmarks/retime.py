@@ -49,27 +49,20 @@ def main() -> None:
 
     import onnx as onnx_lib
 
-    from latency_lut.backends.local import LocalBackend
+    from supernet.pipeline import time_rounds
 
     onnx = {r["arch"]: r["onnx"] for r in summary["rows"]}
+    base = next(r["arch"] for r in summary["rows"] if r["label"] == "all-T")
     # the models were exported at the run's resolution with a fixed input shape: time them at exactly that
     dims = onnx_lib.load(next(iter(onnx.values())), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
     shape = tuple(d.dim_value for d in dims)
-    base = next(r["arch"] for r in summary["rows"] if r["label"] == "all-T")
-    pooled: dict[str, list[float]] = {a: [] for a in onnx}
-    per_round: dict[str, list[float]] = {a: [] for a in onnx}
-    backend = LocalBackend()
-    try:
-        for i in range(args.rounds):
-            for arch, path in onnx.items():
-                r = backend.measure(path, [shape], warmup=2, repeats=args.repeats,
-                                    threads=threads)
-                pooled[arch].extend(r.samples_ms or (r.stats.median,))
-                per_round[arch].append(r.stats.median)
-            print(f"round {i + 1}/{args.rounds}: " + ", ".join(f"{a} {per_round[a][-1]:.1f} ms" for a in onnx),
-                  flush=True)
-    finally:
-        backend.close()
+
+    def report(i: int, medians: dict[str, float]) -> None:
+        print(f"round {i + 1}/{args.rounds}: " + ", ".join(f"{a} {ms:.1f} ms" for a, ms in medians.items()), flush=True)
+
+    runs = time_rounds(onnx, shape, threads, args.repeats, args.rounds, on_round=report)
+    pooled = {a: [t for r in v for t in r] for a, v in runs.items()}
+    per_round = {a: [statistics.median(r) for r in v] for a, v in runs.items()}
     medians = {a: statistics.median(v) for a, v in pooled.items()}
     print(f"\n{run}: {args.rounds} round-robin rounds x {args.repeats} runs at {shape[2]}x{shape[3]}, "
           f"{threads} threads, onnxruntime (median of the pooled runs; per-round speed-ups: median and range over "

@@ -33,9 +33,10 @@ def parse_variant(text: str) -> tuple[str, str, list[str]]:
     if not sep or not label.strip() or not rest:
         raise SystemExit(f"--variant {text!r}: expected 'LABEL=CONFIG[|KEY=VALUE...]'")
     config, *sets = rest.split("|")
-    if not (ROOT / config).is_file() and not Path(config).is_file():
+    path = Path(config) if Path(config).is_file() else ROOT / config  # as given, else from the repository root
+    if not path.is_file():
         raise SystemExit(f"--variant {text!r}: config file {config} not found")
-    return label.strip(), config, sets
+    return label.strip(), str(path), sets
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,32 +64,45 @@ def _sets(spec: PipelineSpec) -> list[str]:
     return [a for kv in spec.overrides for a in ("--set", kv)]
 
 
+def time_rounds(paths: dict[str, Path | str], shape: tuple[int, ...], threads: int, repeats: int, rounds: int,
+                on_round: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, list[list[float]]]:
+    """Time ONNX files end to end with the LUT's own local backend (onnxruntime in a fresh process per model, same
+    allocator settings), ``rounds`` times round-robin, so a burst of load on a shared host lands on every model
+    rather than on one. Returns, per name, one list of run times (ms) per round (the runner's median where it
+    reports no per-run times); ``on_round(i, {name: that round's median})`` is called after each round."""
+    from latency_lut.backends.local import LocalBackend
+
+    if rounds < 1:
+        raise ValueError(f"rounds: expected >= 1, got {rounds}")
+    out: dict[str, list[list[float]]] = {name: [] for name in paths}
+    backend = LocalBackend()
+    try:
+        for i in range(rounds):
+            for name, path in paths.items():
+                r = backend.measure(path, [tuple(shape)], warmup=2, repeats=repeats, threads=threads)
+                out[name].append(list(r.samples_ms or (r.stats.median,)))
+            if on_round is not None:
+                on_round(i, {name: statistics.median(v[-1]) for name, v in out.items()})
+    finally:
+        backend.close()
+    return out
+
+
 def measure_latency(models: dict[str, Any], resolution: int, threads: int, repeats: int, out_dir: Path,
                     channels: int = 3, rounds: int = 1) -> dict[str, float]:
-    """Export each model to ONNX and time it end to end with the LUT's own local backend (onnxruntime in a fresh
-    process per model, same allocator settings), so measured and predicted latencies are taken alike and this
-    process's torch threads cannot compete with onnxruntime's. The models are timed ``rounds`` times round-robin,
-    so a burst of load on a shared host lands on every model rather than on one. Median ms per model over all
-    the pooled runs (or of the runner's medians where it reports no per-run times)."""
+    """Export each model to ONNX and time it with :func:`time_rounds`, so measured and predicted latencies are
+    taken alike and this process's torch threads cannot compete with onnxruntime's. Median ms per model over all
+    the pooled runs of every round."""
     import torch
 
-    from latency_lut.backends.local import LocalBackend
     from supernet.export import export_onnx
 
     if rounds < 1:
         raise ValueError(f"rounds: expected >= 1, got {rounds}")
     x = torch.rand(1, channels, resolution, resolution)
     paths = {name: export_onnx(model.eval(), x, out_dir / f"{name}.onnx") for name, model in models.items()}
-    pooled: dict[str, list[float]] = {name: [] for name in paths}
-    backend = LocalBackend()
-    try:
-        for _ in range(rounds):
-            for name, path in paths.items():
-                r = backend.measure(path, [tuple(x.shape)], warmup=2, repeats=repeats, threads=threads)
-                pooled[name].extend(r.samples_ms or (r.stats.median,))
-    finally:
-        backend.close()
-    return {name: statistics.median(v) for name, v in pooled.items()}
+    per_round = time_rounds(paths, tuple(x.shape), threads, repeats, rounds)
+    return {name: statistics.median(t for runs in v for t in runs) for name, v in per_round.items()}
 
 
 def run_pipeline(spec: PipelineSpec) -> dict:

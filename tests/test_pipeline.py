@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from supernet import Arch
-from supernet.pipeline import PipelineSpec, format_table, measure_latency, run_pipeline
+from supernet.pipeline import PipelineSpec, format_table, measure_latency, run_pipeline, time_rounds
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_blocks=1", "model.heads=[1,1,1,1]",
@@ -92,3 +92,10 @@ def test_measure_latency_interleaves_rounds_and_pools_runs(tmp_path, monkeypatch
     assert got == {"a": 3.5, "b": 7.0}
     with pytest.raises(ValueError, match="rounds"):
         measure_latency(models, 16, threads=1, repeats=2, out_dir=tmp_path, rounds=0)
+    # the shared timer keeps each round's runs apart and reports every round's medians as it goes
+    calls.clear()
+    seen = []
+    runs = time_rounds({"a": tmp_path / "a.onnx", "b": tmp_path / "b.onnx"}, (1, 3, 16, 16), threads=1, repeats=2,
+                       rounds=3, on_round=lambda i, med: seen.append((i, med)))
+    assert runs == {"a": times["a.onnx"], "b": times["b.onnx"]} and calls == ["a.onnx", "b.onnx"] * 3 + ["closed"]
+    assert seen == [(0, {"a": 1.5, "b": 7.0}), (1, {"a": 6.0, "b": 1.0}), (2, {"a": 4.5, "b": 7.0})]

@@ -35,3 +35,16 @@ def test_eval_set_refuses_keys_that_move_the_split(monkeypatch, capsys):
         mod.main()
     err = capsys.readouterr().err
     assert "data.val_count=6" in err and "data.val_crop" in err
+
+
+def test_eval_set_with_a_bad_value_names_the_option(monkeypatch, capsys, tmp_path):
+    mod = _ranking_module()
+    cfg = load_config(ROOT / "configs" / "proxy" / "denoise.yaml")
+    monkeypatch.setattr("supernet.checkpoint.load_model", lambda path: (None, cfg))
+    monkeypatch.setattr(sys, "argv", ["ranking.py", "--supernet", "x.pt", "--config", "y.yaml", "--out",
+                                      str(tmp_path / "out"), "--eval-set", "data.val_crop=0"])
+    with pytest.raises(SystemExit):
+        mod.main()
+    err = capsys.readouterr().err
+    assert "--eval-set data.val_crop=0" in err and "val_crops" in err
+    assert not (tmp_path / "out").exists()  # nothing written on bad input
