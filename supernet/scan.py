@@ -85,12 +85,15 @@ def chunked_scan(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Opti
     Bc = B.reshape(b, c, 1, q, n)
     Cc = C.reshape(b, c, 1, q, n)
     cum = (dtc * A.reshape(1, 1, h, 1)).cumsum(-1)  # (b, c, h, q) log-decay from chunk start
-    # intra-chunk: y_i = sum_{j<=i} (C_i . B_j) exp(cum_i - cum_j) dt_j x_j
-    scores = (Cc @ Bc.transpose(-1, -2)) * _segment_decay(cum) * dtc.unsqueeze(-2)  # (b, c, h, q, q)
+    # dt_j scales the narrow B_j (n wide) once, not the q x q scores; every wide product stays a plain matmul
+    Bdt = Bc * dtc.unsqueeze(-1)  # (b, c, h, q, n)
+    # intra-chunk: y_i = sum_{j<=i} (C_i . B_j dt_j) exp(cum_i - cum_j) x_j
+    scores = (Cc @ Bdt.transpose(-1, -2)) * _segment_decay(cum)  # (b, c, h, q, q)
     y = scores @ xc  # (b, c, h, q, p)
-    # chunk states: S = sum_j exp(cum_last - cum_j) dt_j B_j^T x_j
-    w = (cum[..., -1:] - cum).exp() * dtc  # (b, c, h, q)
-    states = (Bc.transpose(-1, -2) * w.unsqueeze(-2)) @ xc  # (b, c, h, n, p)
+    # chunk states: S = sum_j exp(cum_last - cum_j) dt_j B_j^T x_j. The transpose is the matmul's last step, so
+    # onnxruntime folds it into the MatMul (a stand-alone 5-D Transpose of the narrow B cost as much as the matmul)
+    Bw = Bdt * (cum[..., -1:] - cum).exp().unsqueeze(-1)  # (b, c, h, q, n)
+    states = Bw.transpose(-1, -2) @ xc  # (b, c, h, n, p)
     # state entering each chunk: decayed cumulative sum over chunks, shifted by one
     s = states.permute(0, 2, 1, 3, 4).reshape(b, h, c, n * p)  # (b, c, h, n, p) -> (b, h, c, n*p)
     total = decayed_cumsum(cum[..., -1].permute(0, 2, 1), s)  # (b, h, c, n*p)

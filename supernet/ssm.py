@@ -175,12 +175,22 @@ class SSMBlock(nn.Module):
         t = x.permute(0, 2, 3, 1)  # (B, C, H, W) channels-last -> (B, H, W, C) contiguous, a view
         return self._tokens(t).permute(0, 3, 1, 2)  # channels-last strided (B, C, H, W), no copy
 
+    def _project(self, u: torch.Tensor) -> list[torch.Tensor]:
+        """x, B, C and dt of every token. In torch one matmul and free views; in an ONNX export (where Split copies)
+        the wide x gets its own matmul from the same weights and only the narrow B, C, dt are split."""
+        if not torch.onnx.is_in_onnx_export():
+            return list(self.in_proj(u).split(self.split, dim=-1))
+        d = self.d_inner
+        w, bias = self.in_proj.weight, self.in_proj.bias
+        xs = F.linear(u, w[:d], bias[:d])
+        return [xs, *F.linear(u, w[d:], bias[d:]).split(self.split[1:], dim=-1)]
+
     def _tokens(self, t: torch.Tensor) -> torch.Tensor:
         """(B, H, W, C) -> (B, H, W, C)."""
         opts, k, nh = self.opts, len(self.opts.directions), self.nheads
         b, h, w, _ = t.shape
         u = self.norm(t)
-        xs, Bm, Cm, dt = self.in_proj(u).split(self.split, dim=-1)
+        xs, Bm, Cm, dt = self._project(u)
         if self.opts.conv_first:
             xs = F.silu(xs)
         else:  # Mamba's order: projection, then depthwise conv (two transposes in onnxruntime)

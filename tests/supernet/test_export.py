@@ -31,3 +31,20 @@ def test_extracted_subnet_round_trip(tmp_path):
     path = export_onnx(sub, x, tmp_path / "sub.onnx")
     with torch.no_grad():
         assert (run_onnx(ort_session(path), x) - sub(x)).abs().max() <= 1e-4
+
+
+def test_ssm_export_keeps_wide_tensors_out_of_split_and_lone_transposes(tmp_path):
+    """The graph shape the CPU speed depends on (shared/notes/ssm-cpu-speed.md): the inner-width x gets its own
+    MatMul instead of being copied out of a Split, and B's transpose feeds a MatMul directly (onnxruntime folds it
+    into the MatMul; a stand-alone 5-D Transpose of B cost as much as the matmul)."""
+    onnx = pytest.importorskip("onnx")
+    block = SSMBlock(16, d_state=4).eval()
+    path = export_onnx(block, torch.randn(1, 16, 32, 32), tmp_path / "ssm.onnx")
+    graph = onnx.shape_inference.infer_shapes(onnx.load(str(path))).graph
+    last_dim = {v.name: v.type.tensor_type.shape.dim[-1].dim_value for v in graph.value_info
+                if v.type.tensor_type.shape.dim}
+    split_outputs = [o for n in graph.node if n.op_type == "Split" for o in n.output]
+    assert split_outputs and all(last_dim[o] < block.d_inner for o in split_outputs)
+    consumers = {i: n.op_type for n in graph.node for i in n.input}
+    b_transposes = [n for n in graph.node if n.op_type == "Transpose" and last_dim.get(n.input[0]) == 4]
+    assert b_transposes and all(consumers[n.output[0]] == "MatMul" for n in b_transposes)
