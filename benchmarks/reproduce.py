@@ -39,10 +39,15 @@ def main() -> None:
                     help="recipe to run instead of the scale's own (configs/proxy/<task>.yaml for proxy); its task "
                          "must be --task")
     ap.add_argument("--finetune-steps", type=int, default=None)
+    ap.add_argument("--latency-rounds", type=int, default=10,
+                    help="round-robin rounds of the end-to-end timing, pooled (default 10: on a shared host one "
+                         "round's speed-up can be 20%% off the pooled one; see benchmarks/retime.py)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for every training command")
     args = ap.parse_args()
+    if args.latency_rounds < 1:
+        ap.error(f"--latency-rounds: expected >= 1, got {args.latency_rounds}")
     pattern, steps = SCALES[args.scale]
     config = args.config or pattern.format(task=args.task)
     try:
@@ -55,7 +60,8 @@ def main() -> None:
     spec = PipelineSpec(config=config, out=args.out or f"runs/reproduce/{name}-{args.scale}",
                         resolution=args.resolution, threads=args.threads,
                         finetune_steps=args.finetune_steps or steps, budget_fraction=args.budget_fraction,
-                        chosen=("knee", "best_under_budget"), overrides=args.set)
+                        chosen=("knee", "best_under_budget"), latency_rounds=args.latency_rounds,
+                        overrides=args.set)
     run_pipeline(spec)
 
 

@@ -23,6 +23,14 @@ def test_scale_picks_its_config_and_output(monkeypatch):
     spec = _reproduce(monkeypatch, "--task", "deblur")
     assert spec.config == "configs/proxy/deblur.yaml" and spec.out == "runs/reproduce/deblur-proxy"
     assert spec.finetune_steps == 400 and spec.chosen == ("knee", "best_under_budget")
+    assert spec.latency_rounds == 10
+
+
+def test_latency_rounds_is_passed_on_and_checked(monkeypatch, capsys):
+    assert _reproduce(monkeypatch, "--task", "deblur", "--latency-rounds", "4").latency_rounds == 4
+    with pytest.raises(SystemExit):
+        _reproduce(monkeypatch, "--task", "deblur", "--latency-rounds", "0")
+    assert "--latency-rounds" in capsys.readouterr().err
 
 
 def test_config_names_the_output_folder(monkeypatch):
