@@ -74,6 +74,13 @@ def clean(output: str) -> str:
 
 
 README_LINES = 40  # the README shows the end of each output (the table); BENCHMARKS.md shows all of it
+TRAINING_LOG = re.compile(r"^\[[a-z_]+\] step \d+/\d+ ")  # periodic loss/lr lines: in BENCHMARKS.md only
+
+
+def readme_tail(output: str) -> str:
+    """The end of a cleaned output without periodic training-log lines, so a long run's table fits the README."""
+    lines = [line for line in clean(output).splitlines() if not TRAINING_LOG.match(line)]
+    return "\n".join(lines[-README_LINES:])
 
 
 def render() -> None:
@@ -95,7 +102,7 @@ def render() -> None:
         r = by_name.get(m.group(1))
         if r is None:
             return m.group(0)
-        tail = "\n".join(clean(r["output"]).splitlines()[-README_LINES:])
+        tail = readme_tail(r["output"])
         return (f"<!-- bench:{r['name']} -->\n`{r['command']}` ({r['date']}, {r['seconds']} s, {r['machine']}; "
                 f"full output in BENCHMARKS.md):\n\n```\n{tail}\n```\n<!-- /bench -->")
 
