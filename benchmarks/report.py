@@ -23,18 +23,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT))
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores visible, {platform.system()} {platform.machine()}, Python " \
+    from latency_lut.host_cpu import cpu_model
+
+    return f"{cpu_model()}, {os.cpu_count()} cores visible, {platform.system()} {platform.machine()}, Python " \
            f"{platform.python_version()}"
 
 

@@ -22,22 +22,13 @@ from typing import Any, Sequence
 
 from latency_lut import device_runner
 from latency_lut.backends.base import Backend, BackendError, RunnerFailed
+from latency_lut.host_cpu import cpu_model
 from latency_lut.runners import RunnerSpec, RunResult, make_runner
 from latency_lut.stats import summarize
 
 TIMING_ENV: dict[str, str] = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 40),
                               "MALLOC_TOP_PAD_": str(1 << 28)}
 ENGINES: dict[str, str] = {"onnxruntime": "onnx", "torch": "pt2"}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 class LocalBackend(Backend):
