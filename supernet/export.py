@@ -34,11 +34,12 @@ def export_onnx(module: nn.Module, example_inputs: torch.Tensor | Sequence[torch
     return path
 
 
-def ort_session(path: str | Path, threads: int = 2, spin: bool = True):
+def ort_session(path: str | Path, threads: int = 2, spin: bool = True, profile_prefix: str | None = None):
     """An onnxruntime CPU session with explicit threads and denormals flushed to zero (see notes/ssm-cpu-speed).
 
     ``spin=False`` stops idle pool threads from busy-waiting: needed when several sessions are timed in
     alternation, where one session's spinning threads would steal the cores from the next one.
+    ``profile_prefix`` turns on onnxruntime's per-node profiling (``session.end_profiling()`` writes the JSON).
     """
     import onnxruntime as ort
 
@@ -51,6 +52,9 @@ def ort_session(path: str | Path, threads: int = 2, spin: bool = True):
     if not spin:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
+    if profile_prefix:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = profile_prefix
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 

@@ -1,0 +1,39 @@
+"""benchmarks/op_profile.py: onnxruntime's per-node profile summed per operator type."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _op_profile():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("op_profile", ROOT / "benchmarks" / "op_profile.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_kernel_times_are_summed_per_operator_and_divided_by_runs(tmp_path):
+    events = [
+        {"cat": "Session", "name": "model_run", "dur": 9000, "args": {}},
+        {"cat": "Node", "name": "/norm/LayerNormalization_kernel_time", "dur": 2000, "args": {"op_name": "LayerNormalization"}},
+        {"cat": "Node", "name": "/norm/LayerNormalization_fence_before", "dur": 50, "args": {"op_name": "LayerNormalization"}},
+        {"cat": "Node", "name": "/MatMul_kernel_time", "dur": 1000, "args": {"op_name": "MatMul"}},
+        {"cat": "Node", "name": "/MatMul_1_kernel_time", "dur": 3000, "args": {"op_name": "MatMul"}},
+    ]
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(events))
+    assert _op_profile().kernel_ms_by_op(path, runs=2) == {"LayerNormalization": 1.0, "MatMul": 2.0}
+
+
+def test_profile_block_covers_the_ssm_block_graph(tmp_path):
+    from supernet.ssm import SSMBlock
+
+    by_op = _op_profile().profile_block(SSMBlock(8).eval(), torch.randn(1, 8, 16, 16), tmp_path / "ssm.onnx",
+                                        threads=1, warmup=1, runs=2)
+    assert {"LayerNormalization", "CumSum", "Exp"} <= set(by_op) and all(ms >= 0 for ms in by_op.values())
+    assert sum(by_op.values()) > 0
