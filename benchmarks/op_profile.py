@@ -63,25 +63,26 @@ def main() -> None:
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
     net = HybridUNet(**build_model_args(a.config)).eval()
-    tmp = Path(tempfile.mkdtemp(prefix="ens_opprof_"))
     print(f"onnxruntime kernel time per run at {a.size}x{a.size}, {a.threads} threads, {a.runs} runs "
           f"({a.config}); share of the block's kernel total")
-    totals = {"transformer": 0.0, "ssm": 0.0}
-    profiled: dict[tuple[int, int], dict[str, dict[str, float]]] = {}
-    for si, stage in enumerate(STAGES):
-        c, s = net.stage_dims[si], a.size // net.stage_scales[si]
-        if (c, s) not in profiled:
-            slot = net.slots()[sum(net.stage_sizes[:si])][2]
-            x = torch.randn(1, c, s, s)
-            profiled[(c, s)] = {op: profile_block(slot.candidates[op], x, tmp / f"{op}_{c}_{s}.onnx", a.threads,
-                                                  a.warmup, a.runs) for op in ("transformer", "ssm")}
+    with tempfile.TemporaryDirectory(prefix="ens_opprof_") as tmp_dir:  # the ONNX files and profiles
+        tmp = Path(tmp_dir)
+        totals = {"transformer": 0.0, "ssm": 0.0}
+        profiled: dict[tuple[int, int], dict[str, dict[str, float]]] = {}
+        for si, stage in enumerate(STAGES):
+            c, s = net.stage_dims[si], a.size // net.stage_scales[si]
+            if (c, s) not in profiled:
+                slot = net.slots()[sum(net.stage_sizes[:si])][2]
+                x = torch.randn(1, c, s, s)
+                profiled[(c, s)] = {op: profile_block(slot.candidates[op], x, tmp / f"{op}_{c}_{s}.onnx", a.threads,
+                                                      a.warmup, a.runs) for op in ("transformer", "ssm")}
+                for op, by_op in profiled[(c, s)].items():
+                    total = sum(by_op.values())
+                    top = sorted(by_op.items(), key=lambda kv: -kv[1])[:a.top]
+                    shares = ", ".join(f"{name} {100 * ms / total:.0f}%" for name, ms in top)
+                    print(f"{stage:10s} {c:4d}ch {s:4d}x{s:<4d} {op:11s} {total:7.2f} ms: {shares}", flush=True)
             for op, by_op in profiled[(c, s)].items():
-                total = sum(by_op.values())
-                top = sorted(by_op.items(), key=lambda kv: -kv[1])[:a.top]
-                shares = ", ".join(f"{name} {100 * ms / total:.0f}%" for name, ms in top)
-                print(f"{stage:10s} {c:4d}ch {s:4d}x{s:<4d} {op:11s} {total:7.2f} ms: {shares}", flush=True)
-        for op, by_op in profiled[(c, s)].items():
-            totals[op] += net.stage_sizes[si] * sum(by_op.values())
+                totals[op] += net.stage_sizes[si] * sum(by_op.values())
     print(f"all blocks (kernel sums x blocks per stage): transformer {totals['transformer']:.1f} ms, "
           f"ssm {totals['ssm']:.1f} ms, ratio {totals['transformer'] / totals['ssm']:.2f}x")
 

@@ -1,27 +1,21 @@
 """benchmarks/op_profile.py: onnxruntime's per-node profile summed per operator type."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmark_scripts import load_benchmark
 
 
 def _op_profile():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("op_profile", ROOT / "benchmarks" / "op_profile.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("op_profile")
 
 
 def test_kernel_times_are_summed_per_operator_and_divided_by_runs(tmp_path):
     events = [
         {"cat": "Session", "name": "model_run", "dur": 9000, "args": {}},
-        {"cat": "Node", "name": "/norm/LayerNormalization_kernel_time", "dur": 2000, "args": {"op_name": "LayerNormalization"}},
-        {"cat": "Node", "name": "/norm/LayerNormalization_fence_before", "dur": 50, "args": {"op_name": "LayerNormalization"}},
+        {"cat": "Node", "name": "/norm/LayerNormalization_kernel_time", "dur": 2000,
+         "args": {"op_name": "LayerNormalization"}},
+        {"cat": "Node", "name": "/norm/LayerNormalization_fence_before", "dur": 50,
+         "args": {"op_name": "LayerNormalization"}},
         {"cat": "Node", "name": "/MatMul_kernel_time", "dur": 1000, "args": {"op_name": "MatMul"}},
         {"cat": "Node", "name": "/MatMul_1_kernel_time", "dur": 3000, "args": {"op_name": "MatMul"}},
     ]

@@ -1,20 +1,17 @@
 """benchmarks/ranking.py's validation-set override (the rankings themselves are measured by the benchmark)."""
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 
+from benchmark_scripts import load_benchmark
 from supernet.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _ranking_module():
-    spec = importlib.util.spec_from_file_location("ranking_cli", ROOT / "benchmarks" / "ranking.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("ranking")
 
 
 def test_eval_set_changes_only_the_validation_crops():

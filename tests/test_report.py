@@ -1,15 +1,9 @@
 """benchmarks/report.py: what the README shows of a recorded output."""
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmark_scripts import load_benchmark
 
 
 def _report():
-    spec = importlib.util.spec_from_file_location("report_cli", ROOT / "benchmarks" / "report.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("report")
 
 
 def test_readme_tail_drops_progress_and_periodic_training_lines_but_keeps_results():

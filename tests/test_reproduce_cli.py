@@ -1,17 +1,12 @@
 """benchmarks/reproduce.py's choice of recipe and output folder (the pipeline itself is tested in test_pipeline)."""
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmark_scripts import load_benchmark
 
 
 def _reproduce(monkeypatch, *argv):
-    spec_ = importlib.util.spec_from_file_location("reproduce_cli", ROOT / "benchmarks" / "reproduce.py")
-    mod = importlib.util.module_from_spec(spec_)
-    spec_.loader.exec_module(mod)
+    mod = load_benchmark("reproduce")
     ran = []
     monkeypatch.setattr(mod, "run_pipeline", ran.append)
     monkeypatch.setattr(sys, "argv", ["reproduce.py", *argv])
