@@ -29,13 +29,13 @@ ALLOCATOR_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "-1", "MALLO
 
 
 def build_model_args(config: str | None) -> dict:
+    """The ``model:`` section of ``config`` (its ``base:`` chain resolved, defaults filled in); {} for Restormer."""
     if not config:
         return {}
-    import yaml
-    data = yaml.safe_load(Path(config).read_text()) or {}
-    if "model" not in data:
-        raise SystemExit(f"{config}: no 'model:' mapping")
-    return dict(data["model"])
+    import dataclasses
+
+    from supernet.config import load_config
+    return dataclasses.asdict(load_config(config).model)
 
 
 def timer(fn, warmup: int, repeats: int) -> list[float]:

@@ -243,21 +243,61 @@ def apply_override(data: dict, assignment: str) -> None:
     node[parts[-1]] = value
 
 
+BASE_KEY = "base"
+
+
+def merge_config(base: dict, child: dict) -> dict:
+    """``child`` over ``base``: mappings merge key by key (recursively), anything else (values, lists) replaces."""
+    out = dict(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_config(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_config_file(path: str | Path, _chain: tuple[Path, ...] = (), files: list[Path] | None = None) -> dict:
+    """The YAML mapping of a config file with its ``base:`` chain resolved.
+
+    ``base: other.yaml`` (a path relative to the file that names it) makes the file a set of changes to that config:
+    the base is read first (its own ``base:`` included) and this file's keys are merged over it
+    (:func:`merge_config`), so a variant names only what it changes. ``files`` (if given) receives every file read,
+    the named one first.
+    """
+    p = Path(path)
+    if not p.is_file():
+        named_by = f" (the base: of {_chain[-1]})" if _chain else ""
+        raise FileNotFoundError(f"config file {p}{named_by} does not exist")
+    if p.resolve() in _chain:
+        cycle = " -> ".join(str(c) for c in (*_chain, p.resolve()))
+        raise ConfigError(f"{p}: base: chain loops back on itself: {cycle}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping of sections, got {type(data).__name__}")
+    if files is not None:
+        files.append(p)
+    if BASE_KEY not in data:
+        return data
+    base = data.pop(BASE_KEY)
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{p}: base: must be the path of another config file (relative to {p.parent}), "
+                          f"got {base!r}")
+    return merge_config(read_config_file(p.parent / base, (*_chain, p.resolve()), files), data)
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML config (or start from defaults when ``path`` is None) and apply ``KEY=VALUE`` overrides."""
+    """Read a YAML config (its ``base:`` chain resolved; or start from defaults when ``path`` is None) and apply
+    ``KEY=VALUE`` overrides."""
     data: dict = {}
     source = "defaults"
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"config file {p} does not exist")
-        source = str(p)
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML: {e}") from e
-        if not isinstance(data, dict):
-            raise ConfigError(f"{p}: the top level must be a mapping of sections, got {type(data).__name__}")
+        files: list[Path] = []
+        data = read_config_file(path, files=files)
+        source = str(path) + (f" (on base {', '.join(str(f) for f in files[1:])})" if len(files) > 1 else "")
     for assignment in overrides or []:
         apply_override(data, assignment)
     if overrides:

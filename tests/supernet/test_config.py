@@ -5,7 +5,8 @@ import pytest
 
 from supernet.config import Config, ConfigError, config_diff, load_config
 
-CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = sorted(CONFIG_DIR.rglob("*.yaml"))
 
 
 def write(tmp_path, text: str) -> Path:
@@ -14,7 +15,7 @@ def write(tmp_path, text: str) -> Path:
     return p
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+@pytest.mark.parametrize("path", CONFIGS, ids=[str(p.relative_to(CONFIG_DIR)) for p in CONFIGS])
 def test_shipped_configs_load(path):
     cfg = load_config(path)
     assert isinstance(cfg, Config)
@@ -82,3 +83,42 @@ def test_to_dict_round_trip_and_diff():
     diff = config_diff(cfg.to_dict(), other.to_dict())
     assert any(d.startswith("teacher.lr") for d in diff) and any(d.startswith("model.dim") for d in diff)
     assert len(diff) == 2
+
+
+def test_base_merges_sections_and_replaces_values(tmp_path):
+    (tmp_path / "parent.yaml").write_text("name: parent\nmodel:\n  dim: 8\n  num_blocks: [1, 1, 1, 1]\n"
+                                          "train:\n  grad_clip: 0.5\n")
+    (tmp_path / "sub").mkdir()
+    child = tmp_path / "sub" / "child.yaml"
+    child.write_text("base: ../parent.yaml\nname: child\nmodel:\n  num_blocks: [2, 2, 2, 2]\n")
+    cfg = load_config(child, ["train.grad_clip=0.1"])
+    assert cfg.name == "child"
+    assert cfg.model.dim == 8 and cfg.model.num_blocks == [2, 2, 2, 2]  # sibling keys kept, list replaced
+    assert cfg.train.grad_clip == 0.1  # overrides apply after the merge
+
+
+def test_base_chain_and_errors_name_the_files(tmp_path):
+    (tmp_path / "a.yaml").write_text("model:\n  dim: 8\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\nmodel:\n  dimm: 4\n")
+    (tmp_path / "c.yaml").write_text("base: b.yaml\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml \(on base .*b\.yaml, .*a\.yaml\).*model\.dimm"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("base: missing.yaml\n")
+    with pytest.raises(FileNotFoundError, match=r"missing\.yaml \(the base: of .*d\.yaml\)"):
+        load_config(tmp_path / "d.yaml")
+    (tmp_path / "e.yaml").write_text("base: f.yaml\n")
+    (tmp_path / "f.yaml").write_text("base: e.yaml\n")
+    with pytest.raises(ConfigError, match="loops back"):
+        load_config(tmp_path / "e.yaml")
+    (tmp_path / "g.yaml").write_text("base: [a.yaml]\n")
+    with pytest.raises(ConfigError, match=r"g\.yaml: base: must be the path"):
+        load_config(tmp_path / "g.yaml")
+
+
+def test_deep_proxies_differ_from_their_base_only_in_depth_and_name():
+    for task in ("denoise", "deblur"):
+        shallow = load_config(CONFIG_DIR / "proxy" / f"{task}.yaml").to_dict()
+        deep = load_config(CONFIG_DIR / "proxy" / f"{task}-deep.yaml").to_dict()
+        assert config_diff(shallow, deep) == [
+            "model.num_blocks: [1, 1, 1, 2] -> [2, 2, 2, 4]", "model.num_refinement_blocks: 1 -> 2",
+            f"name: 'proxy-{task}' -> 'proxy-{task}-deep'"]
