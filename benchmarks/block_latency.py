@@ -1,7 +1,7 @@
 """Per-stage transformer vs SSM block latency, and whole all-T vs all-S network latency, on this CPU.
 
     python benchmarks/block_latency.py [--size 256] [--threads 2] [--repeats 7] [--runtimes torch,ort]
-                                       [--config configs/denoise.yaml] [--json out.json]
+                                       [--config configs/denoise.yaml] [--set model.ssm.norm=none] [--json out.json]
 
 Each runtime is measured in its own process with the same allocator settings (glibc heap reuse, so page faults
 from returning buffers to the OS do not slow one side; see shared notes). Within a process the T and S
@@ -28,14 +28,15 @@ sys.path.insert(0, str(ROOT))
 ALLOCATOR_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "-1", "MALLOC_TOP_PAD_": "268435456"}
 
 
-def build_model_args(config: str | None) -> dict:
-    """The ``model:`` section of ``config`` (its ``base:`` chain resolved, defaults filled in); {} for Restormer."""
-    if not config:
+def build_model_args(config: str | None, overrides: list[str] | None = None) -> dict:
+    """The ``model:`` section of ``config`` plus ``--set`` overrides (``base:`` chain resolved, defaults filled in);
+    {} (Restormer) when neither is given."""
+    if not config and not overrides:
         return {}
     import dataclasses
 
     from supernet.config import load_config
-    return dataclasses.asdict(load_config(config).model)
+    return dataclasses.asdict(load_config(config, overrides).model)
 
 
 def timer(fn, warmup: int, repeats: int) -> list[float]:
@@ -117,12 +118,14 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--runtimes", default="torch,ort")
     ap.add_argument("--config", default=None, help="YAML whose model: mapping sets the network (default: Restormer)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override, e.g. model.ssm.norm=none (repeatable)")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.repeats < 5:
         ap.error("--repeats must be >= 5 (medians of at least 5 runs)")
-    model_args = build_model_args(args.config)
+    model_args = build_model_args(args.config, args.overrides)
     if args.worker:
         print(json.dumps(worker(args.worker, args.size, args.threads, args.warmup, args.repeats, model_args)))
         return
@@ -133,6 +136,8 @@ def main() -> None:
                str(args.threads), "--warmup", str(args.warmup), "--repeats", str(args.repeats)]
         if args.config:
             cmd += ["--config", args.config]
+        for assignment in args.overrides:
+            cmd += ["--set", assignment]
         out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
     print(f"\nBlock latency at {args.size}x{args.size}, batch 1, {args.threads} threads, median of {args.repeats} "

@@ -1,6 +1,7 @@
 """Where a block's time goes in onnxruntime: per-operator kernel time of the transformer and SSM blocks.
 
-    python benchmarks/op_profile.py --config configs/proxy/denoise.yaml [--size 256] [--threads 2] [--runs 20]
+    python benchmarks/op_profile.py --config configs/proxy/denoise.yaml [--set model.ssm.norm=none]
+                                    [--size 256] [--threads 2] [--runs 20]
 
 For every distinct stage shape of the config's network (channels x resolution) both candidates are exported as in
 the LUT, run ``--runs`` times under onnxruntime's profiler (after warm-up), and their kernel time is summed per
@@ -46,6 +47,8 @@ def profile_block(module, x, path: Path, threads: int, warmup: int, runs: int) -
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="YAML whose model: mapping sets the network")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override, e.g. model.ssm.norm=none (repeatable)")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=3)
@@ -62,9 +65,10 @@ def main() -> None:
 
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
-    net = HybridUNet(**build_model_args(a.config)).eval()
+    net = HybridUNet(**build_model_args(a.config, a.overrides)).eval()
+    sets = "".join(f" --set {o}" for o in a.overrides)
     print(f"onnxruntime kernel time per run at {a.size}x{a.size}, {a.threads} threads, {a.runs} runs "
-          f"({a.config}); share of the block's kernel total")
+          f"({a.config}{sets}); share of the block's kernel total")
     with tempfile.TemporaryDirectory(prefix="ens_opprof_") as tmp_dir:  # the ONNX files and profiles
         tmp = Path(tmp_dir)
         totals = {"transformer": 0.0, "ssm": 0.0}

@@ -4,7 +4,7 @@ Token-major (channels-last) end to end, because strided slices and NCHW depthwis
 than their channels-last forms on CPU (shared/notes/ssm-cpu-speed.md)::
 
     t = x as (B, H, W, C)
-    u = LayerNorm(t)
+    u = LayerNorm(t)                                   (``norm: layer``; ``norm: none``: u = t)
     [xs | z | B | C | dt] = Linear(u)                 one matmul for every projection
     xs = SiLU(depthwise kxk conv(xs))                  local mixing, as in Mamba / MambaIR's SS2D
     y  = sum over directions of selective_scan(xs flattened in that direction, dt_dir, A_dir, B, C) + D * xs
@@ -13,8 +13,10 @@ than their channels-last forms on CPU (shared/notes/ssm-cpu-speed.md)::
 
 Options: ``d_state`` (N), ``expand``, ``headdim`` (0 = one head, Mamba-2 scalar decay shared by all channels),
 ``chunk_size``, ``directions`` (``hw``: row-major, ``hw_rev``, ``wh``: column-major, ``wh_rev``), ``d_conv``,
-``gate``, ``scan_pool`` (scan k x k average-pooled tokens and upsample, gate at full resolution: a cheaper global
-path for the high-resolution stages), ``mlp_ratio`` (0 = no channel-MLP half), ``scan_impl``.
+``gate``, ``norm`` (``layer``: LayerNorm of the tokens before the projection; ``none``: no token norm, the
+projection reads the residual stream as is: onnxruntime's LayerNorm over 16-32-wide rows is ~20% of the block's
+time, and every normalisation we tried, RMS or of the narrow B and C only, cost as much), ``scan_pool`` (scan k x k average-pooled tokens and upsample, gate at full resolution: a
+cheaper global path for the high-resolution stages), ``mlp_ratio`` (0 = no channel-MLP half), ``scan_impl``.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ import torch.nn.functional as F
 from .scan import selective_scan
 
 DIRECTIONS = ("hw", "hw_rev", "wh", "wh_rev")
+NORMS = ("layer", "none")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class SSMOptions:
     d_skip: bool = False
     scan_pool: int = 1
     mlp_ratio: float = 0.0
+    norm: str = "layer"
     dt_min: float = 1e-3
     dt_max: float = 0.1
     dt_limit: float = 1.0
@@ -78,6 +82,8 @@ class SSMOptions:
                 raise ValueError(f"ssm.{name} must be >= 1, got {getattr(self, name)}")
         if self.d_conv % 2 == 0:
             raise ValueError(f"ssm.d_conv must be odd (same padding), got {self.d_conv}")
+        if self.norm not in NORMS:
+            raise ValueError(f"ssm.norm must be one of {list(NORMS)}, got {self.norm!r}")
         if self.expand <= 0 or self.mlp_ratio < 0:
             raise ValueError(f"ssm.expand must be > 0 and ssm.mlp_ratio >= 0, got {self.expand}, {self.mlp_ratio}")
 
@@ -91,7 +97,8 @@ class SSMOptions:
         key = (f"n{self.d_state}-e{self.expand:g}-hd{self.headdim}-q{self.chunk_size}-d{'+'.join(self.directions)}"
                f"-k{self.d_conv}-g{int(self.gate)}-p{self.scan_pool}-m{self.mlp_ratio:g}")
         # options added later are appended only when not at their default, so existing LUT keys stay valid
-        return key + ("" if self.conv_first else "-cf0") + ("-D1" if self.d_skip else "")
+        return (key + ("" if self.conv_first else "-cf0") + ("-D1" if self.d_skip else "")
+                + ("" if self.norm == "layer" else f"-nrm{self.norm}"))
 
 
 def to_channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -135,7 +142,7 @@ class SSMBlock(nn.Module):
         self.d_inner = d_inner
         self.nheads = d_inner // self.headdim
         k = len(opts.directions)
-        self.norm = nn.LayerNorm(dim)
+        self.norm = nn.LayerNorm(dim) if opts.norm == "layer" else nn.Identity()
         # x, B, C and dt per direction/head from one matmul (a narrow separate matmul was as slow as a wide one)
         self.split = [d_inner, opts.d_state, opts.d_state, k * self.nheads]
         self.in_proj = nn.Linear(dim, sum(self.split))

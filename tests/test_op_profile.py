@@ -31,3 +31,20 @@ def test_profile_block_covers_the_ssm_block_graph(tmp_path):
                                         threads=1, warmup=1, runs=2)
     assert {"LayerNormalization", "CumSum", "Exp"} <= set(by_op) and all(ms >= 0 for ms in by_op.values())
     assert sum(by_op.values()) > 0
+
+
+def test_norm_free_ssm_block_has_no_layernorm_node(tmp_path):
+    from supernet.ssm import SSMBlock
+
+    by_op = _op_profile().profile_block(SSMBlock(8, norm="none").eval(), torch.randn(1, 8, 16, 16),
+                                        tmp_path / "ssm.onnx", threads=1, warmup=1, runs=1)
+    assert "LayerNormalization" not in by_op and {"CumSum", "Exp"} <= set(by_op)
+
+
+def test_model_args_take_config_base_and_overrides():
+    from benchmark_scripts import ROOT
+
+    build = load_benchmark("block_latency").build_model_args
+    assert build(None) == {}  # Restormer's defaults
+    deep = build(str(ROOT / "configs" / "proxy" / "denoise-deep.yaml"), ["model.ssm.norm=none"])
+    assert deep["num_blocks"] == [2, 2, 2, 4] and deep["dim"] == 16 and deep["ssm"]["norm"] == "none"

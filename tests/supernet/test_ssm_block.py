@@ -9,6 +9,7 @@ VARIANTS = [
     {"directions": ["hw", "wh_rev"], "headdim": 4, "d_state": 8},
     {"scan_pool": 2, "gate": True, "mlp_ratio": 1.0, "d_skip": True},
     {"conv_first": False, "expand": 2.0, "directions": ["hw_rev", "wh"]},
+    {"norm": "none"},
 ]
 
 
@@ -49,6 +50,22 @@ def test_bad_input_and_options():
         SSMOptions.from_any({"directions": ["diagonal"]})
     with pytest.raises(ValueError, match="divisible by headdim"):
         SSMBlock(8, headdim=3)
+    with pytest.raises(ValueError, match=r"ssm.norm must be one of \['layer', 'none'\], got 'rms'"):
+        SSMBlock(8, norm="rms")
+
+
+def test_norm_none_drops_the_layernorm_and_keys_apart():
+    plain, free = SSMBlock(8), SSMBlock(8, norm="none")
+    assert {k for k in plain.state_dict() if k.startswith("norm.")} == {"norm.weight", "norm.bias"}
+    assert not any(k.startswith("norm.") for k in free.state_dict())
+    assert SSMOptions().key() == SSMOptions(norm="layer").key()  # existing LUT keys unchanged
+    assert SSMOptions(norm="none").key() == SSMOptions().key() + "-nrmnone"
+    # without the norm the block is not scale-invariant before the projection: outputs differ for scaled inputs
+    torch.manual_seed(0)
+    a, b = perturb_ssm(SSMBlock(8)), perturb_ssm(SSMBlock(8, norm="none"))
+    b.load_state_dict({k: v for k, v in a.state_dict().items() if not k.startswith("norm.")})
+    x = torch.randn(1, 8, 6, 6)
+    assert not torch.allclose(a(x) - x, b(x) - x, atol=1e-4)
 
 
 def test_ssm_block_is_much_smaller_than_transformer_block():
