@@ -28,17 +28,6 @@ sys.path.insert(0, str(ROOT))
 ALLOCATOR_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "-1", "MALLOC_TOP_PAD_": "268435456"}
 
 
-def build_model_args(config: str | None, overrides: list[str] | None = None) -> dict:
-    """The ``model:`` section of ``config`` plus ``--set`` overrides (``base:`` chain resolved, defaults filled in);
-    {} (Restormer) when neither is given."""
-    if not config and not overrides:
-        return {}
-    import dataclasses
-
-    from supernet.config import load_config
-    return dataclasses.asdict(load_config(config, overrides).model)
-
-
 def timer(fn, warmup: int, repeats: int) -> list[float]:
     for _ in range(warmup):
         fn()
@@ -125,7 +114,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.repeats < 5:
         ap.error("--repeats must be >= 5 (medians of at least 5 runs)")
-    model_args = build_model_args(args.config, args.overrides)
+    from latency_lut.cli import load_model_config  # config + overrides -> HybridUNet args (Restormer by default)
+
+    model_args = load_model_config(args.config, args.overrides)
     if args.worker:
         print(json.dumps(worker(args.worker, args.size, args.threads, args.warmup, args.repeats, model_args)))
         return

@@ -60,12 +60,12 @@ def main() -> None:
 
     import torch
 
-    from block_latency import build_model_args
+    from latency_lut.cli import load_model_config
     from supernet import STAGES, HybridUNet
 
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
-    net = HybridUNet(**build_model_args(a.config, a.overrides)).eval()
+    net = HybridUNet(**load_model_config(a.config, a.overrides)).eval()
     sets = "".join(f" --set {o}" for o in a.overrides)
     print(f"onnxruntime kernel time per run at {a.size}x{a.size}, {a.threads} threads, {a.runs} runs "
           f"({a.config}{sets}); share of the block's kernel total")

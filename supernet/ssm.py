@@ -15,8 +15,9 @@ Options: ``d_state`` (N), ``expand``, ``headdim`` (0 = one head, Mamba-2 scalar 
 ``chunk_size``, ``directions`` (``hw``: row-major, ``hw_rev``, ``wh``: column-major, ``wh_rev``), ``d_conv``,
 ``gate``, ``norm`` (``layer``: LayerNorm of the tokens before the projection; ``none``: no token norm, the
 projection reads the residual stream as is: onnxruntime's LayerNorm over 16-32-wide rows is ~20% of the block's
-time, and every normalisation we tried, RMS or of the narrow B and C only, cost as much), ``scan_pool`` (scan k x k average-pooled tokens and upsample, gate at full resolution: a
-cheaper global path for the high-resolution stages), ``mlp_ratio`` (0 = no channel-MLP half), ``scan_impl``.
+time, and every normalisation we tried, RMS or of the narrow B and C only, cost as much), ``scan_pool`` (scan
+k x k average-pooled tokens and upsample, gate at full resolution: a cheaper global path for the high-resolution
+stages), ``mlp_ratio`` (0 = no channel-MLP half), ``scan_impl``.
 """
 from __future__ import annotations
 

@@ -44,7 +44,9 @@ def test_norm_free_ssm_block_has_no_layernorm_node(tmp_path):
 def test_model_args_take_config_base_and_overrides():
     from benchmark_scripts import ROOT
 
-    build = load_benchmark("block_latency").build_model_args
-    assert build(None) == {}  # Restormer's defaults
+    from latency_lut.cli import load_model_config as build  # what op_profile.py and block_latency.py call
+
+    restormer = build(None)
+    assert restormer["dim"] == 48 and restormer["num_blocks"] == [4, 6, 6, 8]  # Restormer's defaults
     deep = build(str(ROOT / "configs" / "proxy" / "denoise-deep.yaml"), ["model.ssm.norm=none"])
     assert deep["num_blocks"] == [2, 2, 2, 4] and deep["dim"] == 16 and deep["ssm"]["norm"] == "none"
