@@ -32,9 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-EVAL_KEYS = ("data.val_crop", "data.val_crops")
-
-
 def pick_archs(n: int, seed: int) -> list:
     from supernet import all_stage_archs
 
@@ -69,10 +66,12 @@ def main() -> None:
                          "data.val_crop=0 (the whole validation images, more pixels behind both PSNR lists). "
                          "Training is unchanged, so finished stand-alone runs are reused")
     args = ap.parse_args()
-    for assignment in args.eval_set:
-        if assignment.split("=", 1)[0].strip() not in EVAL_KEYS:
-            ap.error(f"--eval-set {assignment!r}: only {', '.join(EVAL_KEYS)} may change (the images held out "
-                     "for validation must stay those the supernet never trained on)")
+    from supernet.config import VALIDATION_KEYS, with_validation_set
+
+    for assignment in args.eval_set:  # fail before any training starts
+        if assignment.split("=", 1)[0].strip() not in VALIDATION_KEYS:
+            ap.error(f"--eval-set {assignment!r}: only {', '.join(VALIDATION_KEYS)} may change (the images held "
+                     "out for validation must stay those the supernet never trained on)")
     if args.archs < 2:
         ap.error("--archs must be >= 2")
     try:
@@ -90,9 +89,9 @@ def main() -> None:
     out = Path(args.out or Path(args.supernet).parent.parent / f"ranking-{args.init}")
     supernet, cfg = load_model(args.supernet)
     try:
-        _, val = build_datasets(eval_config(cfg, args.eval_set).data, cfg.task, cfg.seed)
-    except ValueError as e:  # a bad --eval-set value (ConfigError is a ValueError): name the option
-        ap.error(f"--eval-set {' '.join(args.eval_set)}: {e}" if args.eval_set else str(e))
+        _, val = build_datasets(with_validation_set(cfg, args.eval_set).data, cfg.task, cfg.seed)
+    except ValueError as e:  # a bad --eval-set value (ConfigError is a ValueError; it names the option)
+        ap.error(str(e))
     if args.eval_set:
         print(f"validation set: {', '.join(args.eval_set)} ({len(val)} items)", flush=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -125,18 +124,6 @@ def main() -> None:
               f"{spread['arch_range']:.2f} dB between the archs' means; Kendall tau between two seeds' stand-alone "
               f"rankings {spread['seed_vs_seed_tau']:.3f} (mean over seed pairs: how well one stand-alone run "
               f"predicts another)")
-
-
-def eval_config(cfg, assignments: list[str]):
-    """``cfg`` with the ``--eval-set`` overrides applied (validation keys only, checked by the caller)."""
-    if not assignments:
-        return cfg
-    from supernet.config import Config, apply_override
-
-    data = cfg.to_dict()
-    for assignment in assignments:
-        apply_override(data, assignment)
-    return Config.from_dict(data, source="supernet config + --eval-set")
 
 
 def seed_spread(rows: list) -> dict | None:

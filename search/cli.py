@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also score all 256 stage archs and report NSGA-II's hypervolume ratio")
     p.add_argument("--resume", action="store_true", help="continue from <out>/state.pkl")
     p.add_argument("--val-limit", type=int, help="score on the first N validation crops only")
+    p.add_argument("--eval-set", action="append", default=[], metavar="data.val_crop|data.val_crops=VALUE",
+                   help="score on other crops of the held-out images than the supernet's own, e.g. "
+                        "--eval-set data.val_crop=0 --eval-set data.val_crops=1: the whole images (about 8x the "
+                        "pixels of the proxy's crops; benchmarks/ranking.py measured a better ranking with them)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--device", default=d.device)
     p.add_argument("--no-progress", action="store_true")
@@ -49,8 +53,8 @@ def settings_from_args(argv: Sequence[str] | None = None) -> SearchSettings:
     return SearchSettings(task=a.task, supernet=a.supernet, config=a.config, lut=a.lut, out=a.out,
                           budget_ms=a.budget_ms, granularity=a.granularity, resolution=a.resolution,
                           penalty=a.penalty, params_objective=a.params, nsga=nsga, exhaustive=a.exhaustive,
-                          resume=a.resume, val_limit=a.val_limit, batch_size=a.batch_size, device=a.device,
-                          progress=not a.no_progress)
+                          resume=a.resume, val_limit=a.val_limit, eval_set=tuple(a.eval_set),
+                          batch_size=a.batch_size, device=a.device, progress=not a.no_progress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

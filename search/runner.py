@@ -41,6 +41,7 @@ class SearchSettings:
     exhaustive: bool = False
     resume: bool = False
     val_limit: int | None = None        # use the first N validation crops (None: all)
+    eval_set: tuple[str, ...] = ()      # data.val_crop / data.val_crops overrides of the supernet's validation set
     batch_size: int = 8
     device: str = "cpu"
     progress: bool = True
@@ -156,7 +157,7 @@ def _default_config(task: str | None) -> Path | None:
 def build_problem(s: SearchSettings) -> tuple[ArchProblem, Path, dict[str, Any]]:
     """Load the supernet (and LUT), check they fit each other and the task; return (problem, out dir, info)."""
     from supernet.checkpoint import load_model
-    from supernet.config import load_config
+    from supernet.config import load_config, with_validation_set
     from supernet.data import build_datasets
     from supernet.data.tasks import get_task
 
@@ -174,6 +175,7 @@ def build_problem(s: SearchSettings) -> tuple[ArchProblem, Path, dict[str, Any]]
                 f"or train one with 'python train.py supernet --config {config_path or hint}'")
         ckpt = guess
     model, ckpt_cfg = load_model(ckpt, map_location=s.device)
+    ckpt_cfg = with_validation_set(ckpt_cfg, list(s.eval_set))  # recorded in the cache context below
     if not hasattr(model, "set_arch"):
         raise ValueError(f"{ckpt} holds an extracted subnet, not a supernet; pass the supernet checkpoint "
                          f"(supernet.pt from 'python train.py supernet')")

@@ -243,6 +243,30 @@ def apply_override(data: dict, assignment: str) -> None:
     node[parts[-1]] = value
 
 
+VALIDATION_KEYS = ("data.val_crop", "data.val_crops")
+
+
+def with_validation_set(cfg: "Config", assignments: list[str] | tuple[str, ...], option: str = "--eval-set"
+                        ) -> "Config":
+    """``cfg`` with its validation crops changed by ``assignments`` (``data.val_crop=0`` scores whole images).
+
+    Only :data:`VALIDATION_KEYS` may change: the images held out for validation must stay those the supernet never
+    trained on. Errors name ``option``.
+    """
+    if not assignments:
+        return cfg
+    data = cfg.to_dict()
+    for assignment in assignments:
+        if assignment.split("=", 1)[0].strip() not in VALIDATION_KEYS:
+            raise ConfigError(f"{option} {assignment!r}: only {', '.join(VALIDATION_KEYS)} may change (the images "
+                              "held out for validation must stay those the supernet never trained on)")
+        apply_override(data, assignment)
+    try:
+        return Config.from_dict(data, source=f"config + {option}")
+    except ConfigError as e:
+        raise ConfigError(f"{option} {' '.join(assignments)}: {e}") from e
+
+
 BASE_KEY = "base"
 
 

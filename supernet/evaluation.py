@@ -22,7 +22,7 @@ from supernet.metrics import psnr, ssim
 from supernet.unet import PAD_MULTIPLE
 from supernet.unet import pad_to_multiple as pad_reflect
 
-__all__ = ["evaluate", "write_csv", "restore", "tiled_forward", "pad_reflect", "PAD_MULTIPLE"]
+__all__ = ["evaluate", "input_quality", "write_csv", "restore", "tiled_forward", "pad_reflect", "PAD_MULTIPLE"]
 
 
 def evaluate(model: nn.Module, dataset, task: str, tile: int | None = None, overlap: int = 32,
@@ -69,6 +69,15 @@ def evaluate(model: nn.Module, dataset, task: str, tile: int | None = None, over
     if csv_path is not None:
         write_csv(result, csv_path)
     return result
+
+
+def input_quality(dataset, task: str, max_images: int | None = None) -> dict[str, Any]:
+    """PSNR/SSIM of the degraded inputs themselves against their targets, by the same protocol as :func:`evaluate`.
+
+    The yardstick for every model score: a restorer that gains little over its input leaves quality gaps between
+    archs with nothing to measure (the synthetic task is too hard, or too easy, for the training budget).
+    """
+    return evaluate(nn.Identity(), dataset, task, device="cpu", max_images=max_images)
 
 
 def write_csv(result: dict, path: str | Path) -> Path:

@@ -42,6 +42,8 @@ def test_tiny_pipeline_produces_every_artefact(tmp_path, capsys):
         assert (out / "onnx" / f"{r['arch']}.onnx").is_file()
     assert json.loads((out / "summary.json").read_text())["rows"] == summary["rows"]
     assert "speed-up" in format_table(summary)
+    assert 0 < summary["input"]["ssim"] <= 1 and summary["input"]["n"] == 1
+    assert "| degraded input |" in format_table(summary)
     parts = summary["lut_breakdown"]
     assert parts["fixed_ms"] > 0 and parts["transformer_blocks_ms"] > 0 and parts["ssm_blocks_ms"] > 0
     assert "Where the time goes" in format_table(summary)
@@ -99,3 +101,19 @@ def test_measure_latency_interleaves_rounds_and_pools_runs(tmp_path, monkeypatch
                        rounds=3, on_round=lambda i, med: seen.append((i, med)))
     assert runs == {"a": times["a.onnx"], "b": times["b.onnx"]} and calls == ["a.onnx", "b.onnx"] * 3 + ["closed"]
     assert seen == [(0, {"a": 1.5, "b": 7.0}), (1, {"a": 6.0, "b": 1.0}), (2, {"a": 4.5, "b": 7.0})]
+
+
+def _summary(all_t_psnr: float, input_psnr: float) -> dict:
+    row = {"label": "all-T", "arch": "TT", "params_M": 1.0, "psnr": all_t_psnr, "ssim": 0.9, "predicted_ms": 2.0,
+           "measured_ms": 2.0, "speedup_vs_all_T": 1.0, "onnx": "TT.onnx"}
+    return {"task": "deblur", "config": "c.yaml", "resolution": 64, "threads": 1, "finetune_steps": 1, "rows": [row],
+            "input": {"psnr": input_psnr, "ssim": 0.8, "n": 6}, "pareto_png": "p.png", "minutes": 0.1}
+
+
+def test_table_warns_when_all_t_barely_beats_its_input():
+    low = format_table(_summary(28.30, 28.16))
+    assert "| degraded input |" in low and "-0.14" in low and "WARNING: all-T restores only +0.14 dB" in low
+    assert "WARNING" not in format_table(_summary(30.9, 20.7))
+    del_input = _summary(30.9, 20.7)
+    del del_input["input"]  # a summary written before the row existed still renders
+    assert "degraded input" not in format_table(del_input)

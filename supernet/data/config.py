@@ -54,6 +54,7 @@ class DegradationConfig:
     blur_steps: int = 64
     blur_jitter: float = 0.1
     blur_noise_sigma: float = 0.0
+    blur_angle: list[float] = field(default_factory=list)  # [lo, hi] degrees of the initial heading; []: any
 
     def __post_init__(self) -> None:
         p = "data.degradation"
@@ -78,6 +79,9 @@ class DegradationConfig:
                self.blur_length)
         _check(self.blur_steps >= 2, f"{p}.blur_steps", "an int >= 2", self.blur_steps)
         _check(self.blur_jitter >= 0, f"{p}.blur_jitter", "a value >= 0", self.blur_jitter)
+        if self.blur_angle:
+            _check_range(f"{p}.blur_angle", self.blur_angle, -360.0)
+            _check(self.blur_angle[1] <= 360.0, f"{p}.blur_angle", "degrees within [-360, 360]", self.blur_angle)
         _check(self.blur_noise_sigma >= 0, f"{p}.blur_noise_sigma", "a noise level >= 0", self.blur_noise_sigma)
 
 
@@ -147,6 +151,8 @@ class DataConfig:
                    getattr(self, key))
         _check(self.num_workers >= 0, "data.num_workers", "an int >= 0", self.num_workers)
         _check(self.val_crop >= 0, "data.val_crop", "a crop size >= 0 (0 = whole image)", self.val_crop)
+        _check(self.val_crop > 0 or self.val_crops == 1, "data.val_crops",
+               "1 with val_crop: 0 (whole-image validation takes one crop)", self.val_crops)
         _check(self.val_count >= 0, "data.val_count", "an int >= 0 (0 = use val_fraction)", self.val_count)
         _check(0.0 < self.val_fraction < 1.0, "data.val_fraction", "a fraction in (0, 1)", self.val_fraction)
         last = -1

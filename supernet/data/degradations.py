@@ -81,18 +81,20 @@ def rain_streaks(img: np.ndarray, rng: np.random.Generator, angle: tuple[float, 
 
 
 def trajectory_kernel(rng: np.random.Generator, size: int = 21, length: float = 11.0, steps: int = 64,
-                      jitter: float = 0.1) -> np.ndarray:
+                      jitter: float = 0.1, angle: tuple[float, float] | None = None) -> np.ndarray:
     """A normalised ``(size, size)`` motion-blur kernel from a random camera-shake trajectory.
 
-    The camera moves at constant speed ``length / (steps - 1)`` pixels per step from a random initial heading;
-    the heading does a random walk (``N(0, jitter)`` radians per step, so ``jitter = 0`` is a straight line and
-    larger values give the curved, hooked paths of hand shake, in the spirit of Boracchi & Foi 2012). The path is
-    centred on the kernel (its bounding box fits since ``length <= size - 1``), every sample point is splatted
-    bilinearly (equal exposure time per step) and the kernel is normalised to sum 1; ``length = 0`` is identity.
+    The camera moves at constant speed ``length / (steps - 1)`` pixels per step from an initial heading drawn
+    uniformly from ``angle`` (``[lo, hi]`` degrees; ``None``: any direction). The heading then does a random walk
+    (``N(0, jitter)`` radians per step): ``jitter = 0`` is a straight line, larger values give the curved, hooked
+    paths of hand shake, in the spirit of Boracchi & Foi 2012. The path is centred on the kernel (its bounding box
+    fits since ``length <= size - 1``), every sample point is splatted bilinearly (equal exposure time per step)
+    and the kernel is normalised to sum 1; ``length = 0`` is identity.
     """
     if length > size - 1:
         raise ValueError(f"blur length {length} does not fit a {size}x{size} kernel (max {size - 1})")
-    heading = rng.uniform(0.0, 2.0 * math.pi) + np.cumsum(np.concatenate([[0.0], rng.normal(0.0, jitter, steps - 2)]))
+    start = rng.uniform(0.0, 2.0 * math.pi) if angle is None else rng.uniform(*np.radians(angle))
+    heading = start + np.cumsum(np.concatenate([[0.0], rng.normal(0.0, jitter, steps - 2)]))
     step = length / (steps - 1)
     xs = np.concatenate([[0.0], np.cumsum(step * np.cos(heading))])
     ys = np.concatenate([[0.0], np.cumsum(step * np.sin(heading))])
@@ -110,10 +112,10 @@ def trajectory_kernel(rng: np.random.Generator, size: int = 21, length: float = 
 
 def motion_blur(img: np.ndarray, rng: np.random.Generator, kernel_size: int = 21,
                 length: tuple[float, float] = (5.0, 17.0), steps: int = 64, jitter: float = 0.1,
-                noise_sigma: float = 0.0) -> np.ndarray:
+                noise_sigma: float = 0.0, angle: tuple[float, float] | None = None) -> np.ndarray:
     """Blur with a random trajectory kernel (:func:`trajectory_kernel`, path length ``~ U(length)`` pixels),
     reflecting the image at its borders, then add Gaussian noise of ``noise_sigma`` (0-255 units; 0 = none)."""
-    kernel = trajectory_kernel(rng, kernel_size, rng.uniform(*length), steps, jitter)
+    kernel = trajectory_kernel(rng, kernel_size, rng.uniform(*length), steps, jitter, angle)
     r = kernel_size // 2
     padded = np.pad(img.astype(np.float32), ((r, r), (r, r), (0, 0)), mode="symmetric")
     out = np.stack([fftconvolve(padded[..., ch], kernel, mode="valid") for ch in range(img.shape[2])], axis=-1)
@@ -141,7 +143,7 @@ def _rain(img: np.ndarray, rng: np.random.Generator, cfg: DegradationConfig) -> 
 
 def _blur(img: np.ndarray, rng: np.random.Generator, cfg: DegradationConfig) -> np.ndarray:
     return motion_blur(img, rng, cfg.blur_kernel_size, tuple(cfg.blur_length), cfg.blur_steps, cfg.blur_jitter,
-                       cfg.blur_noise_sigma)
+                       cfg.blur_noise_sigma, tuple(cfg.blur_angle) if cfg.blur_angle else None)
 
 
 DEGRADATIONS: dict[str, Degradation] = {

@@ -52,6 +52,18 @@ def test_search_with_lut_budget_and_resume(tmp_path, tiny_ckpt):
     assert json.loads((out / "chosen.json").read_text())["generations"] == 3
 
 
+def test_eval_set_scores_other_crops_of_the_held_out_images(tmp_path, tiny_ckpt):
+    out = tmp_path / "whole"
+    main(["--supernet", str(tiny_ckpt), "--out", str(out), "--eval-set", "data.val_crop=0", "--eval-set",
+          "data.val_crops=1", *SMALL])
+    data = json.loads((out / "cache.json").read_text())["context"]["data"]
+    assert (data["val_crop"], data["val_crops"]) == (0, 1)  # a resume with other crops cannot reuse these scores
+    with pytest.raises(ValueError, match=r"--eval-set 'data.val_count=2': only data.val_crop, data.val_crops"):
+        main(["--supernet", str(tiny_ckpt), "--out", str(tmp_path / "bad"), "--eval-set", "data.val_count=2",
+              *SMALL])
+    assert not (tmp_path / "bad").exists()
+
+
 def test_bad_inputs_are_named(tmp_path, tiny_ckpt):
     from latency_lut.lut import LUTError
 

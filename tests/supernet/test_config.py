@@ -122,3 +122,18 @@ def test_deep_proxies_differ_from_their_base_only_in_depth_and_name():
         assert config_diff(shallow, deep) == [
             "model.num_blocks: [1, 1, 1, 2] -> [2, 2, 2, 4]", "model.num_refinement_blocks: 1 -> 2",
             f"name: 'proxy-{task}' -> 'proxy-{task}-deep'"]
+
+
+def test_with_validation_set_changes_only_the_validation_crops():
+    from supernet.config import with_validation_set
+
+    cfg = load_config(CONFIG_DIR / "proxy" / "denoise.yaml")
+    whole = with_validation_set(cfg, ["data.val_crop=0", "data.val_crops=1"])
+    assert (whole.data.val_crop, whole.data.val_crops) == (0, 1)
+    assert (cfg.data.val_crop, cfg.data.val_crops) == (128, 2)  # the given config is left alone
+    assert whole.data.val_count == cfg.data.val_count and whole.model == cfg.model
+    assert with_validation_set(cfg, []) is cfg
+    with pytest.raises(ConfigError, match=r"--val-set 'data.val_count=6': only data.val_crop, data.val_crops"):
+        with_validation_set(cfg, ["data.val_count=6"], option="--val-set")
+    with pytest.raises(ConfigError, match=r"--eval-set data.val_crop=0: .*val_crops"):
+        with_validation_set(cfg, ["data.val_crop=0"])  # whole images take one crop

@@ -126,6 +126,8 @@ def test_config_checks_name_the_key():
     with pytest.raises(ValueError, match="data.degradation: unknown keys"):
         DataConfig(degradation={"sigmma": 3})
     assert DataConfig(degradation={"sigma": 3}).degradation.sigma == 3
+    with pytest.raises(ValueError, match=r"data.degradation.blur_angle"):
+        DataConfig(degradation={"blur_angle": [30, -30]})
     with pytest.raises(ValueError, match="data.embedded_images"):
         build_datasets(DataConfig(embedded_images=["astronaut", "lena"]), "denoise", 0)
     with pytest.raises(ValueError, match="unknown task"):

@@ -70,6 +70,19 @@ def test_trajectory_kernels_are_normalised_and_sized_by_length():
         trajectory_kernel(_rng(0), size=9, length=12)
 
 
+def test_trajectory_kernel_heading_follows_angle():
+    for seed in range(4):  # a straight path at 0 degrees lies in the middle row; at 90 in the middle column
+        flat = trajectory_kernel(_rng(seed), size=21, length=12, jitter=0.0, angle=(0.0, 0.0))
+        assert flat[10].sum() == pytest.approx(1.0, abs=1e-5)
+        upright = trajectory_kernel(_rng(seed), size=21, length=12, jitter=0.0, angle=(90.0, 90.0))
+        assert upright[:, 10].sum() == pytest.approx(1.0, abs=1e-4)
+    # no angle: the historical draw over every direction, so existing configs make the same kernels
+    rng = _rng(3)
+    heading = rng.uniform(0.0, 2.0 * np.pi)
+    want = trajectory_kernel(_rng(3), size=21, length=12, jitter=0.0, angle=(np.degrees(heading),) * 2)
+    np.testing.assert_allclose(trajectory_kernel(_rng(3), size=21, length=12, jitter=0.0), want, atol=1e-6)
+
+
 def test_motion_blur_keeps_flat_images_and_smooths_texture():
     flat = np.full((40, 40, 3), 0.3, np.float32)
     np.testing.assert_allclose(motion_blur(flat, _rng(0)), flat, atol=1e-5)

@@ -8,7 +8,7 @@ from torch import nn
 from supernet.arch import Arch
 from supernet.checkpoint import build_model
 from supernet.config import load_config
-from supernet.evaluation import evaluate, pad_reflect, restore, tiled_forward
+from supernet.evaluation import evaluate, input_quality, pad_reflect, restore, tiled_forward
 from supernet.metrics import psnr, ssim
 
 TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_blocks=1", "model.heads=[1,1,1,1]"]
@@ -103,3 +103,19 @@ def test_the_network_pads_odd_sizes_itself():
         direct = net(x)
     assert direct.shape == x.shape
     assert torch.allclose(direct, restore(net, x), atol=1e-5)
+
+
+@pytest.mark.parametrize("task", ["denoise", "derain"])
+def test_input_quality_scores_the_degraded_inputs_by_the_task_protocol(task):
+    data = items()
+    from supernet.data.tasks import get_task
+
+    spec = get_task(task)
+    kw = dict(data_range=1.0, y_channel=spec.y_channel, crop_border=spec.crop_border)
+    want = sum(psnr(d["input"][None], d["target"][None], **kw) for d in data) / len(data)
+    got = input_quality(data, task)
+    assert got["n"] == 3 and got["psnr"] == pytest.approx(want, abs=1e-6)
+    assert got["ssim"] == pytest.approx(sum(ssim(d["input"][None], d["target"][None], **kw) for d in data) / 3,
+                                        abs=1e-6)
+    # a model that moves its input away from the target scores below the input
+    assert evaluate(Shift(0.2), data, task)["psnr"] < got["psnr"]

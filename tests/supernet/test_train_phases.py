@@ -156,8 +156,9 @@ def test_distillation_runs_the_all_s_chain_only_when_needed_and_once(inputs, tas
 def test_three_phases_then_subnet(tmp_path):
     cfg = tiny("supernet.sandwich=true", "supernet.distill_weight=0.5")
     metrics = train_supernet(cfg, tmp_path / "run")
-    for key in ("teacher", "distill", "supernet", "all_S_before_distill"):
+    for key in ("teacher", "distill", "supernet", "all_S_before_distill", "degraded_input"):
         assert key in metrics
+    assert "degraded input" in (tmp_path / "run" / "train.log").read_text()  # the yardstick is logged and summarised
     assert set(metrics["supernet"]) == {"all_T", "all_S", "TTTTSSSS"}
     ckpt = load_checkpoint(tmp_path / "run" / "supernet.pt")
     assert ckpt["phases_done"] == ["teacher", "distill", "supernet"] and "optimizer" not in ckpt
