@@ -66,12 +66,12 @@ def main() -> None:
                          "data.val_crop=0 (the whole validation images, more pixels behind both PSNR lists). "
                          "Training is unchanged, so finished stand-alone runs are reused")
     args = ap.parse_args()
-    from supernet.config import VALIDATION_KEYS, with_validation_set
+    from supernet.config import ConfigError, check_validation_keys, with_validation_set
 
-    for assignment in args.eval_set:  # fail before any training starts
-        if assignment.split("=", 1)[0].strip() not in VALIDATION_KEYS:
-            ap.error(f"--eval-set {assignment!r}: only {', '.join(VALIDATION_KEYS)} may change (the images held "
-                     "out for validation must stay those the supernet never trained on)")
+    try:
+        check_validation_keys(args.eval_set)  # fail before any training starts
+    except ConfigError as e:
+        ap.error(str(e))
     if args.archs < 2:
         ap.error("--archs must be >= 2")
     try:

@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-limit", type=int, help="score on the first N validation crops only")
     p.add_argument("--eval-set", action="append", default=[], metavar="data.val_crop|data.val_crops=VALUE",
                    help="score on other crops of the held-out images than the supernet's own, e.g. "
-                        "--eval-set data.val_crop=0 --eval-set data.val_crops=1: the whole images (about 8x the "
+                        "--eval-set data.val_crop=0 --eval-set data.val_crops=1: the whole images (several times the "
                         "pixels of the proxy's crops; benchmarks/ranking.py measured a better ranking with them)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--device", default=d.device)

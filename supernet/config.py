@@ -246,6 +246,14 @@ def apply_override(data: dict, assignment: str) -> None:
 VALIDATION_KEYS = ("data.val_crop", "data.val_crops")
 
 
+def check_validation_keys(assignments: list[str] | tuple[str, ...], option: str = "--eval-set") -> None:
+    """Fail, naming ``option``, on any assignment to a key outside :data:`VALIDATION_KEYS` (before work starts)."""
+    for assignment in assignments:
+        if assignment.split("=", 1)[0].strip() not in VALIDATION_KEYS:
+            raise ConfigError(f"{option} {assignment!r}: only {', '.join(VALIDATION_KEYS)} may change (the images "
+                              "held out for validation must stay those the supernet never trained on)")
+
+
 def with_validation_set(cfg: "Config", assignments: list[str] | tuple[str, ...], option: str = "--eval-set"
                         ) -> "Config":
     """``cfg`` with its validation crops changed by ``assignments`` (``data.val_crop=0`` scores whole images).
@@ -255,11 +263,9 @@ def with_validation_set(cfg: "Config", assignments: list[str] | tuple[str, ...],
     """
     if not assignments:
         return cfg
+    check_validation_keys(assignments, option)
     data = cfg.to_dict()
     for assignment in assignments:
-        if assignment.split("=", 1)[0].strip() not in VALIDATION_KEYS:
-            raise ConfigError(f"{option} {assignment!r}: only {', '.join(VALIDATION_KEYS)} may change (the images "
-                              "held out for validation must stay those the supernet never trained on)")
         apply_override(data, assignment)
     try:
         return Config.from_dict(data, source=f"config + {option}")

@@ -229,7 +229,7 @@ def format_table(summary: dict) -> str:
         lines.append(f"| degraded input | | | {degraded['psnr']:.2f} | {-gain:+.2f} | {degraded['ssim']:.4f} | | | |")
         if gain < MIN_RESTORATION_GAIN_DB:
             lines += ["", f"WARNING: all-T restores only {gain:+.2f} dB over its degraded input (validation set, "
-                          f"{degraded['n']} crops): the task is not learnt at this budget, so the PSNR gaps between "
+                          f"{degraded['n']} items): the task is not learnt at this budget, so the PSNR gaps between "
                           f"archs above measure next to nothing."]
     fid = summary.get("fidelity") or {}
     if fid:
