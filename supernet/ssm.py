@@ -17,7 +17,8 @@ Options: ``d_state`` (N), ``expand``, ``headdim`` (0 = one head, Mamba-2 scalar 
 projection reads the residual stream as is: onnxruntime's LayerNorm over 16-32-wide rows is ~20% of the block's
 time, and every normalisation we tried, RMS or of the narrow B and C only, cost as much), ``scan_pool`` (scan
 k x k average-pooled tokens and upsample, gate at full resolution: a cheaper global path for the high-resolution
-stages), ``mlp_ratio`` (0 = no channel-MLP half), ``scan_impl``.
+stages), ``mlp_ratio`` (0 = no channel-MLP half: ``t + MLP(LayerNorm(t))``, hidden width ``dim * mlp_ratio``),
+``mlp_norm`` (``none``: the MLP reads the residual stream without its LayerNorm), ``scan_impl``.
 """
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class SSMOptions:
     scan_pool: int = 1
     mlp_ratio: float = 0.0
     norm: str = "layer"
+    mlp_norm: str = "layer"
     dt_min: float = 1e-3
     dt_max: float = 0.1
     dt_limit: float = 1.0
@@ -83,8 +85,9 @@ class SSMOptions:
                 raise ValueError(f"ssm.{name} must be >= 1, got {getattr(self, name)}")
         if self.d_conv % 2 == 0:
             raise ValueError(f"ssm.d_conv must be odd (same padding), got {self.d_conv}")
-        if self.norm not in NORMS:
-            raise ValueError(f"ssm.norm must be one of {list(NORMS)}, got {self.norm!r}")
+        for name in ("norm", "mlp_norm"):
+            if getattr(self, name) not in NORMS:
+                raise ValueError(f"ssm.{name} must be one of {list(NORMS)}, got {getattr(self, name)!r}")
         if self.expand <= 0 or self.mlp_ratio < 0:
             raise ValueError(f"ssm.expand must be > 0 and ssm.mlp_ratio >= 0, got {self.expand}, {self.mlp_ratio}")
 
@@ -99,7 +102,8 @@ class SSMOptions:
                f"-k{self.d_conv}-g{int(self.gate)}-p{self.scan_pool}-m{self.mlp_ratio:g}")
         # options added later are appended only when not at their default, so existing LUT keys stay valid
         return (key + ("" if self.conv_first else "-cf0") + ("-D1" if self.d_skip else "")
-                + ("" if self.norm == "layer" else f"-nrm{self.norm}"))
+                + ("" if self.norm == "layer" else f"-nrm{self.norm}")
+                + ("" if self.mlp_norm == "layer" or self.mlp_ratio == 0 else f"-mnrm{self.mlp_norm}"))
 
 
 def to_channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -171,7 +175,7 @@ class SSMBlock(nn.Module):
         nn.init.zeros_(self.out_proj.weight)
         if opts.mlp_ratio > 0:
             hidden = int(round(dim * opts.mlp_ratio))
-            self.norm2 = nn.LayerNorm(dim)
+            self.norm2 = nn.LayerNorm(dim) if opts.mlp_norm == "layer" else nn.Identity()
             self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

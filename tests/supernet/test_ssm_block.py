@@ -10,6 +10,7 @@ VARIANTS = [
     {"scan_pool": 2, "gate": True, "mlp_ratio": 1.0, "d_skip": True},
     {"conv_first": False, "expand": 2.0, "directions": ["hw_rev", "wh"]},
     {"norm": "none"},
+    {"norm": "none", "mlp_ratio": 2.0, "mlp_norm": "none"},
 ]
 
 
@@ -80,3 +81,14 @@ def test_block_starts_as_identity():
     block = SSMBlock(8, d_conv=5)
     x = torch.randn(2, 8, 9, 7)
     assert torch.allclose(block(x), x, atol=1e-6)
+
+
+def test_mlp_norm_none_drops_the_mlp_layernorm_and_keys_apart():
+    with_norm, free = SSMBlock(8, mlp_ratio=2.0), SSMBlock(8, mlp_ratio=2.0, mlp_norm="none")
+    assert {k for k in with_norm.state_dict() if k.startswith("norm2.")} == {"norm2.weight", "norm2.bias"}
+    assert not any(k.startswith("norm2.") for k in free.state_dict())
+    assert with_norm.opts.key() != free.opts.key()
+    # without an MLP the option changes nothing, so the LUT key stays the plain block's
+    assert SSMOptions(mlp_norm="none").key() == SSMOptions().key()
+    with pytest.raises(ValueError, match=r"ssm.mlp_norm must be one of \['layer', 'none'\], got 'rms'"):
+        SSMBlock(8, mlp_norm="rms")
