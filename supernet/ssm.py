@@ -17,7 +17,7 @@ Options: ``d_state`` (N), ``expand``, ``headdim`` (0 = one head, Mamba-2 scalar 
 projection reads the residual stream as is: onnxruntime's LayerNorm over 16-32-wide rows is ~20% of the block's
 time, and every normalisation we tried, RMS or of the narrow B and C only, cost as much), ``scan_pool`` (scan
 k x k average-pooled tokens and upsample, gate at full resolution: a cheaper global path for the high-resolution
-stages), ``mlp_ratio`` (0 = no channel-MLP half: ``t + MLP(LayerNorm(t))``, hidden width ``dim * mlp_ratio``),
+stages), ``mlp_ratio`` (a channel-MLP half ``t + MLP(LayerNorm(t))`` of hidden width ``dim * mlp_ratio``; 0 = none),
 ``mlp_norm`` (``none``: the MLP reads the residual stream without its LayerNorm), ``scan_impl``.
 """
 from __future__ import annotations
