@@ -142,7 +142,6 @@ def main() -> None:
 
     import torch
 
-    from supernet.arch import Arch
     from supernet.checkpoint import atomic_write_text, load_checkpoint
     from supernet.config import load_config, with_validation_set
     from supernet.pipeline import measure_latency
