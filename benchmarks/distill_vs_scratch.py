@@ -36,9 +36,7 @@ import torch
 from supernet.arch import Arch
 from supernet.checkpoint import atomic_write_text, build_model, load_checkpoint
 from supernet.config import Config, load_config
-from supernet.training import RunState, Trainer, build_phase, train_supernet
-from supernet.training.distributed import init_distributed
-from supernet.training.logs import RunLogger
+from supernet.training import run_phases, train_supernet
 from supernet.training.run import _datasets
 
 
@@ -89,23 +87,11 @@ def run_branch(name: str, stages: list[tuple[str, str, Config]], teacher_state: 
     net = build_model(cfg)
     if teacher_state is not None:
         net.load_state_dict(teacher_state)
-    env = init_distributed("cpu" if cfg.train.device == "cpu" else "auto")
-    net.to(env.device)
-    logger = RunLogger(out / name, tensorboard=False)
-    results = {}
-    try:
-        # phases_done=["teacher"]: every branch's first stage walks the data in the same order
-        trainer = Trainer(cfg, net, env, out / name, logger, *datasets, RunState(phases_done=["teacher"]))
-        archs = [("all_T", Arch.uniform(net, "T")), ("all_S", Arch.uniform(net, "S"))]
-        for label, phase_name, stage_cfg in stages:
-            trainer.cfg = stage_cfg
-            phase = build_phase(phase_name, stage_cfg, net, None)
-            phase.val_archs = archs
-            r = trainer.run_phase(phase)
-            results[label] = {k: round(v["psnr"], 2) for k, v in r.items()}
-    finally:
-        logger.close()
-    return results
+    archs = [("all_T", Arch.uniform(net, "T")), ("all_S", Arch.uniform(net, "S"))]
+    phase_results = run_phases(net, [(phase_name, stage_cfg, archs) for _, phase_name, stage_cfg in stages],
+                               out / name, datasets)
+    return {label: {k: round(v["psnr"], 2) for k, v in r.items()}
+            for (label, _, _), r in zip(stages, phase_results)}
 
 
 def main() -> None:

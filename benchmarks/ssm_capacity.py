@@ -82,9 +82,7 @@ def train_stages(cfg, teacher_state: dict, stages: list[tuple[str, object]], lab
 
     from supernet.arch import Arch
     from supernet.checkpoint import build_model
-    from supernet.training import RunState, Trainer, build_phase
-    from supernet.training.distributed import init_distributed
-    from supernet.training.logs import RunLogger
+    from supernet.training import run_phases
 
     torch.manual_seed(cfg.seed)
     net = build_model(cfg)
@@ -93,21 +91,12 @@ def train_stages(cfg, teacher_state: dict, stages: list[tuple[str, object]], lab
     if unexpected or any(".candidates.ssm." not in k for k in missing):
         raise SystemExit(f"{label}: the teacher's network differs outside the SSM blocks (missing "
                          f"{[k for k in missing if '.candidates.ssm.' not in k][:3]}, unexpected {unexpected[:3]})")
-    env = init_distributed("cpu" if cfg.train.device == "cpu" else "auto")
-    net.to(env.device)
-    logger = RunLogger(out, tensorboard=False)
-    try:
-        trainer = Trainer(cfg, net, env, out, logger, *datasets, RunState(phases_done=["teacher"]))
-        result = {}
-        for phase_name, stage_cfg in stages:
-            trainer.cfg = stage_cfg
-            phase = build_phase(phase_name, stage_cfg, net, None)
-            path = stage_cfg.supernet.fixed_arch if phase_name == "supernet" else "SSSSSSSS"
-            arch = Arch.uniform(net, path[0]) if len(set(path)) == 1 else Arch.parse(path, net)
-            phase.val_archs = [(path, arch)]
-            result = trainer.run_phase(phase)[path]
-    finally:
-        logger.close()
+    phases = []
+    for phase_name, stage_cfg in stages:
+        path = stage_cfg.supernet.fixed_arch if phase_name == "supernet" else "SSSSSSSS"
+        arch = Arch.uniform(net, path[0]) if len(set(path)) == 1 else Arch.parse(path, net)
+        phases.append((phase_name, stage_cfg, [(path, arch)]))
+    result = run_phases(net, phases, out, datasets)[-1][path]
     return net, arch, {"psnr": round(result["psnr"], 3), "ssim": round(result["ssim"], 4)}
 
 

@@ -81,7 +81,7 @@ class Layout:
         s = self.scales[stage_idx]
         shw = (h // s, w // s)
         c = self.dims[stage_idx]
-        key = block_key(op, self.cfg, c, self.heads[stage_idx], shw, dtype, runtime)
+        key = block_key(op, self.cfg, c, self.heads[stage_idx], shw, dtype, runtime, STAGES[stage_idx])
         return Entry(key, op, ((1, c, *shw),), stage=STAGES[stage_idx])
 
     def fixed_entries(self, hw: tuple[int, int], dtype: str, runtime: str) -> list[Entry]:

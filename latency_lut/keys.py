@@ -26,18 +26,19 @@ def num(x: float) -> str:
     return f"{float(x):g}"
 
 
-def _transformer_params(cfg: dict[str, Any], heads: int) -> str:
+def _transformer_params(cfg: dict[str, Any], heads: int, stage: str) -> str:
+    del stage  # a transformer block is the same in every stage
     return (f"h{heads}-ffn{num(cfg.get('ffn_expansion_factor', 2.66))}-bias{int(bool(cfg.get('bias', False)))}"
             f"-ln{cfg.get('LayerNorm_type', 'WithBias')}")
 
 
-def _ssm_params(cfg: dict[str, Any], heads: int) -> str:
+def _ssm_params(cfg: dict[str, Any], heads: int, stage: str) -> str:
     del heads  # the SSM block has no attention heads
-    return SSMOptions.from_any(cfg.get("ssm") or {}).key()
+    return SSMOptions.from_any(cfg.get("ssm") or {}).for_stage(stage).key()  # a stage without the MLP: plain key
 
 
-#: op name -> parameter part of its key (from the model config and the stage's head count)
-BLOCK_PARAMS: dict[str, Callable[[dict[str, Any], int], str]] = {
+#: op name -> parameter part of its key (from the model config, the stage's head count and the stage's name)
+BLOCK_PARAMS: dict[str, Callable[[dict[str, Any], int, str], str]] = {
     "transformer": _transformer_params,
     "ssm": _ssm_params,
 }
@@ -48,10 +49,10 @@ def suffix(dtype: str, runtime: str) -> str:
 
 
 def block_key(op: str, cfg: dict[str, Any], channels: int, heads: int, hw: tuple[int, int], dtype: str,
-              runtime: str) -> str:
+              runtime: str, stage: str) -> str:
     if op not in BLOCK_PARAMS:
         raise ValueError(f"no LUT key format for block op {op!r}; known ops: {sorted(BLOCK_PARAMS)}")
-    return f"{op}-c{channels}-in{hw[0]}x{hw[1]}-{BLOCK_PARAMS[op](cfg, heads)}-{suffix(dtype, runtime)}"
+    return f"{op}-c{channels}-in{hw[0]}x{hw[1]}-{BLOCK_PARAMS[op](cfg, heads, stage)}-{suffix(dtype, runtime)}"
 
 
 def fixed_key(op: str, channels: str, hw: tuple[int, int], dtype: str, runtime: str, extra: str = "") -> str:

@@ -18,18 +18,21 @@ projection reads the residual stream as is: onnxruntime's LayerNorm over 16-32-w
 time, and every normalisation we tried, RMS or of the narrow B and C only, cost as much), ``scan_pool`` (scan
 k x k average-pooled tokens and upsample, gate at full resolution: a cheaper global path for the high-resolution
 stages), ``mlp_ratio`` (a channel-MLP half ``t + MLP(LayerNorm(t))`` of hidden width ``dim * mlp_ratio``; 0 = none),
-``mlp_norm`` (``none``: the MLP reads the residual stream without its LayerNorm), ``scan_impl``.
+``mlp_norm`` (``none``: the MLP reads the residual stream without its LayerNorm), ``mlp_stages`` (the stages whose SSM
+blocks get the MLP, e.g. ``[enc2, enc3, latent, dec3, dec2]``; empty = every stage; see :meth:`SSMOptions.for_stage`),
+``mlp_zero_init`` (the MLP's last layer starts at zero, so the MLP half starts as the identity), ``scan_impl``.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .arch import STAGES
 from .scan import selective_scan
 
 DIRECTIONS = ("hw", "hw_rev", "wh", "wh_rev")
@@ -53,6 +56,8 @@ class SSMOptions:
     mlp_ratio: float = 0.0
     norm: str = "layer"
     mlp_norm: str = "layer"
+    mlp_stages: tuple[str, ...] = ()
+    mlp_zero_init: bool = False
     dt_min: float = 1e-3
     dt_max: float = 0.1
     dt_limit: float = 1.0
@@ -69,9 +74,9 @@ class SSMOptions:
         if unknown:
             raise ValueError(f"unknown SSM option(s) {unknown}; known: {sorted(known)}")
         value = dict(value)
-        if "directions" in value:
-            value["directions"] = tuple([value["directions"]] if isinstance(value["directions"], str)
-                                        else value["directions"])
+        for name in ("directions", "mlp_stages"):
+            if name in value:
+                value[name] = tuple([value[name]] if isinstance(value[name], str) else value[name] or ())
         opts = cls(**value)
         opts.validate()
         return opts
@@ -80,6 +85,9 @@ class SSMOptions:
         bad = [d for d in self.directions if d not in DIRECTIONS]
         if bad or not self.directions:
             raise ValueError(f"ssm.directions must be a non-empty list from {DIRECTIONS}, got {list(self.directions)}")
+        bad = sorted(set(self.mlp_stages) - set(STAGES))
+        if bad:
+            raise ValueError(f"ssm.mlp_stages: {bad} are not stages; stages are {list(STAGES)}")
         for name in ("d_state", "chunk_size", "d_conv", "scan_pool"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ssm.{name} must be >= 1, got {getattr(self, name)}")
@@ -94,7 +102,19 @@ class SSMOptions:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["directions"] = list(self.directions)
+        d["mlp_stages"] = list(self.mlp_stages)
         return d
+
+    def for_stage(self, stage: str) -> "SSMOptions":
+        """The options of the SSM blocks of ``stage``: ``mlp_stages`` resolved (the MLP kept or dropped), so that a
+        stage without the MLP builds, and is keyed in the LUT, exactly as the plain block."""
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; stages are {list(STAGES)}")
+        if not self.mlp_stages:
+            return self
+        keep = stage in self.mlp_stages
+        return replace(self, mlp_stages=(), mlp_ratio=self.mlp_ratio if keep else 0.0,
+                       mlp_zero_init=self.mlp_zero_init and keep)
 
     def key(self) -> str:
         """Short canonical description (used in LUT keys)."""
@@ -103,7 +123,8 @@ class SSMOptions:
         # options added later are appended only when not at their default, so existing LUT keys stay valid
         return (key + ("" if self.conv_first else "-cf0") + ("-D1" if self.d_skip else "")
                 + ("" if self.norm == "layer" else f"-nrm{self.norm}")
-                + ("" if self.mlp_norm == "layer" or self.mlp_ratio == 0 else f"-mnrm{self.mlp_norm}"))
+                + ("" if self.mlp_norm == "layer" or self.mlp_ratio == 0 else f"-mnrm{self.mlp_norm}")
+                + ("" if not self.mlp_stages or self.mlp_ratio == 0 else f"-ms{'+'.join(self.mlp_stages)}"))
 
 
 def to_channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -137,6 +158,9 @@ class SSMBlock(nn.Module):
     def __init__(self, dim: int, **options: Any) -> None:
         super().__init__()
         opts = SSMOptions.from_any(options)
+        if opts.mlp_stages:
+            raise ValueError(f"SSMBlock(dim={dim}): mlp_stages={list(opts.mlp_stages)} is a network-level option; build "
+                             "the block from SSMOptions.for_stage(stage)")
         self.opts = opts
         self.dim = dim
         d_inner = int(round(dim * opts.expand))
@@ -177,6 +201,9 @@ class SSMBlock(nn.Module):
             hidden = int(round(dim * opts.mlp_ratio))
             self.norm2 = nn.LayerNorm(dim) if opts.mlp_norm == "layer" else nn.Identity()
             self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+            if opts.mlp_zero_init:
+                nn.init.zeros_(self.mlp[2].weight)
+                nn.init.zeros_(self.mlp[2].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.dim:

@@ -159,7 +159,7 @@ class HybridUNet(RestormerUNet):
         candidates = make_candidates(ffn_expansion_factor, bias, LayerNorm_type, ssm_opts)
 
         def make_slot(stage: str, index: int, channels: int, heads_: int) -> nn.Module:
-            return Slot({op: build(channels, heads_) for op, build in candidates.items()})
+            return Slot({op: build(stage, channels, heads_) for op, build in candidates.items()})
 
         super().__init__(make_slot, **_restormer_args(self.config))
         self.ssm_options = ssm_opts
@@ -209,12 +209,13 @@ class HybridUNet(RestormerUNet):
 
 
 def make_candidates(ffn_expansion_factor: float, bias: bool, LayerNorm_type: str,  # noqa: N803
-                    ssm: SSMOptions) -> dict[str, Callable[[int, int], nn.Module]]:
-    """Block builders keyed by op name; the single place that knows which ops exist."""
+                    ssm: SSMOptions) -> dict[str, Callable[[str, int, int], nn.Module]]:
+    """Block builders ``(stage, channels, heads) -> block`` keyed by op name; the single place that knows which ops
+    exist."""
     return {
-        "transformer": lambda channels, heads: TransformerBlock(channels, heads, ffn_expansion_factor, bias,
-                                                                LayerNorm_type),
-        "ssm": lambda channels, heads: SSMBlock(channels, **ssm.to_dict()),
+        "transformer": lambda stage, channels, heads: TransformerBlock(channels, heads, ffn_expansion_factor, bias,
+                                                                       LayerNorm_type),
+        "ssm": lambda stage, channels, heads: SSMBlock(channels, **ssm.for_stage(stage).to_dict()),
     }
 
 
@@ -231,7 +232,7 @@ class RestorationUNet(RestormerUNet):
                                      restormer_args.get("LayerNorm_type", "WithBias"), ssm_opts)
 
         def make_block(stage: str, index: int, channels: int, heads: int) -> nn.Module:
-            return candidates[ops[STAGES.index(stage)][index]](channels, heads)
+            return candidates[ops[STAGES.index(stage)][index]](stage, channels, heads)
 
         super().__init__(make_block, **restormer_args)
         self.arch = arch

@@ -2,7 +2,7 @@
 fine-tuning, and the loop habits they share (schedule, EMA, AMP, DDP, checkpoints, logging)."""
 from supernet.training.loop import Phase, RunState, Trainer, TrainingDiverged
 from supernet.training.phases import LOSSES, BlockDistillObjective, PathObjective, step_arch
-from supernet.training.run import PHASES, build_phase, summary, train_subnet, train_supernet
+from supernet.training.run import PHASES, build_phase, run_phases, summary, train_subnet, train_supernet
 
 __all__ = ["Phase", "RunState", "Trainer", "TrainingDiverged", "LOSSES", "BlockDistillObjective", "PathObjective",
-           "step_arch", "PHASES", "build_phase", "summary", "train_subnet", "train_supernet"]
+           "step_arch", "PHASES", "build_phase", "run_phases", "summary", "train_subnet", "train_supernet"]

@@ -101,6 +101,30 @@ def build_phase(name: str, cfg: Config, net: nn.Module, ckpt: dict | None) -> Ph
     raise ValueError(f"unknown phase {name!r}; phases are {PHASES}")
 
 
+def run_phases(net: nn.Module, phases: list[tuple[str, Config, list[tuple[str, Arch]]]], out_dir: str | Path,
+               datasets) -> list[dict]:
+    """Benchmarks' short, not resumable runs: ``phases`` [(phase name, its config, [(label, arch) to validate])] on
+    ``net`` in order, through one :class:`Trainer` logging to ``out_dir``; returns each phase's validation results
+    ``{label: {"psnr", "ssim"}}``. The run counts as after the teacher phase, so every such run's first phase walks
+    the data in the same order, whatever the network."""
+    cfg = phases[0][1]
+    env = init_distributed("cpu" if cfg.train.device == "cpu" else "auto")
+    net.to(env.device)
+    out_dir = Path(out_dir)
+    logger = RunLogger(out_dir, tensorboard=False)
+    results = []
+    try:
+        trainer = Trainer(cfg, net, env, out_dir, logger, *datasets, RunState(phases_done=["teacher"]))
+        for name, phase_cfg, val_archs in phases:
+            trainer.cfg = phase_cfg
+            phase = build_phase(name, phase_cfg, net, None)
+            phase.val_archs = list(val_archs)
+            results.append(trainer.run_phase(phase))
+    finally:
+        logger.close()
+    return results
+
+
 def train_supernet(cfg: Config, out_dir: str | Path | None = None, resume: bool = False,
                    phases: tuple[str, ...] = PHASES) -> dict:
     """Run the enabled phases in order and write ``<out>/supernet.pt``; returns the metrics dict."""

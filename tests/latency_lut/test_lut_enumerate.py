@@ -11,12 +11,27 @@ DEFAULT = {"dim": 48, "num_blocks": [4, 6, 6, 8], "num_refinement_blocks": 4, "h
 
 
 def test_keys_are_canonical():
-    k = block_key("transformer", DEFAULT, 48, 1, (256, 256), "fp32", "ort")
+    k = block_key("transformer", DEFAULT, 48, 1, (256, 256), "fp32", "ort", "enc1")
     assert k == "transformer-c48-in256x256-h1-ffn2.66-bias0-lnWithBias-fp32-ort"
-    s = block_key("ssm", {**DEFAULT, "ssm": {"d_state": 4}}, 96, 2, (128, 128), "fp32", "ort")
+    s = block_key("ssm", {**DEFAULT, "ssm": {"d_state": 4}}, 96, 2, (128, 128), "fp32", "ort", "enc2")
     assert s.startswith("ssm-c96-in128x128-n4-") and s.endswith("-fp32-ort")
     with pytest.raises(ValueError, match="no LUT key format for block op 'conv'"):
-        block_key("conv", DEFAULT, 48, 1, (8, 8), "fp32", "ort")
+        block_key("conv", DEFAULT, 48, 1, (8, 8), "fp32", "ort", "enc1")
+
+
+def test_mlp_stages_key_the_mlp_only_where_it_is():
+    """With ``ssm.mlp_stages`` a stage without the MLP shares the plain block's key (one LUT entry), and dec1 and the
+    refinement, otherwise one shape, split when only one of them has the MLP."""
+    cfg = {**DEFAULT, "ssm": {"mlp_ratio": 2, "mlp_stages": ["latent", "refinement"]}}
+    plain = block_key("ssm", DEFAULT, 96, 1, (256, 256), "fp32", "ort", "dec1")
+    assert block_key("ssm", cfg, 96, 1, (256, 256), "fp32", "ort", "dec1") == plain
+    with_mlp = block_key("ssm", cfg, 96, 1, (256, 256), "fp32", "ort", "refinement")
+    assert with_mlp == plain.replace("-m0-", "-m2-")
+    keys = {e.key for e in Layout.from_config(cfg).all_entries([(256, 256)], "fp32", "ort")}
+    plain_keys = {e.key for e in Layout.from_config(DEFAULT).all_entries([(256, 256)], "fp32", "ort")}
+    # latent's SSM key changes (a shape of its own anyway); the refinement's SSM becomes one new entry
+    assert len(keys) == len(plain_keys) + 1
+    assert len(keys - plain_keys) == 2 and all("-m2-" in k for k in keys - plain_keys)
 
 
 def test_default_config_entries_measured_once():

@@ -92,3 +92,33 @@ def test_mlp_norm_none_drops_the_mlp_layernorm_and_keys_apart():
     assert SSMOptions(mlp_norm="none").key() == SSMOptions().key()
     with pytest.raises(ValueError, match=r"ssm.mlp_norm must be one of \['layer', 'none'\], got 'rms'"):
         SSMBlock(8, mlp_norm="rms")
+
+
+def test_mlp_stages_put_the_mlp_only_in_the_named_stages():
+    from supernet.unet import HybridUNet, RestorationUNet
+    opts = SSMOptions.from_any({"mlp_ratio": 2.0, "mlp_stages": "latent"})  # one name is a one-stage list
+    assert opts.mlp_stages == ("latent",) and opts.to_dict()["mlp_stages"] == ["latent"]
+    assert opts.for_stage("latent").mlp_ratio == 2.0 and opts.for_stage("enc1").mlp_ratio == 0.0
+    assert opts.for_stage("enc1").key() == SSMOptions().key()  # no MLP: the plain block's LUT key
+    assert SSMOptions(mlp_ratio=2.0).for_stage("enc1") == SSMOptions(mlp_ratio=2.0)  # empty: every stage
+    cfg = dict(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 1, 1, 1],
+               ssm={"mlp_ratio": 2.0, "mlp_stages": ["enc2", "latent"]})
+    net = HybridUNet(**cfg)
+    with_mlp = {s for s, _, slot in net.slots() if hasattr(slot.candidates["ssm"], "mlp")}
+    assert with_mlp == {"enc2", "latent"}
+    sub = RestorationUNet("SSSSSSSS", **cfg)
+    assert sub.config["ssm"]["mlp_stages"] == ["enc2", "latent"]
+    assert sum(hasattr(m, "mlp") for m in sub.modules() if isinstance(m, SSMBlock)) == 2
+    net.set_arch("SSSSSSSS")
+    sub.load_state_dict(net.path_state_dict(net.arch), strict=True)
+    with pytest.raises(ValueError, match=r"ssm.mlp_stages: \['middle'\] are not stages"):
+        SSMOptions.from_any({"mlp_stages": ["enc1", "middle"]})
+    with pytest.raises(ValueError, match="network-level option"):
+        SSMBlock(8, mlp_ratio=2.0, mlp_stages=["enc1"])
+
+
+def test_mlp_zero_init_starts_the_mlp_half_as_the_identity():
+    x = torch.randn(1, 8, 5, 5)
+    assert torch.allclose(SSMBlock(8, mlp_ratio=2.0, mlp_zero_init=True)(x), x, atol=1e-6)
+    assert not torch.allclose(SSMBlock(8, mlp_ratio=2.0)(x), x, atol=1e-3)
+    assert SSMOptions(mlp_ratio=2.0, mlp_zero_init=True).key() == SSMOptions(mlp_ratio=2.0).key()  # same latency
