@@ -127,7 +127,7 @@ def test_deep_proxies_differ_from_their_base_only_in_depth_and_name():
 def test_with_validation_set_changes_only_the_validation_crops():
     from supernet.config import with_validation_set
 
-    cfg = load_config(CONFIG_DIR / "proxy" / "denoise.yaml")
+    cfg = load_config(CONFIG_DIR / "proxy" / "denoise.yaml", ["data.val_crop=128", "data.val_crops=2"])
     whole = with_validation_set(cfg, ["data.val_crop=0", "data.val_crops=1"])
     assert (whole.data.val_crop, whole.data.val_crops) == (0, 1)
     assert (cfg.data.val_crop, cfg.data.val_crops) == (128, 2)  # the given config is left alone
