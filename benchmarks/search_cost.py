@@ -1,6 +1,7 @@
 """Wall time of a full NSGA-II search on the demo supernet, split into scoring vs algorithm.
 
     python benchmarks/search_cost.py [--supernet runs/demo/supernet.pt] [--lut luts/host.json] [--exhaustive]
+        [--eval-set data.val_crop=0 --eval-set data.val_crops=1]
 
 Without ``--supernet`` a freshly initialised demo-size supernet (configs/demo.yaml) is saved and searched: the
 timings are the same, the PSNRs meaningless. ``--exhaustive`` also scores all 256 stage archs and prints how close
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--generations", type=int, default=NSGAConfig.generations)
     p.add_argument("--screen", type=int, default=NSGAConfig.screen)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-set", action="append", default=[], metavar="data.val_crop|data.val_crops=VALUE",
+                   help="score on another validation set of the supernet's images, as search.py --eval-set "
+                        "(repeatable)")
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     for stale in ("cache.json", "state.pkl"):        # time a full search, not a cache replay
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = a.supernet or fresh_checkpoint(a.config, a.out)
 
     t0 = time.perf_counter()
-    settings = SearchSettings(supernet=ckpt, lut=a.lut, out=a.out, progress=False,
+    settings = SearchSettings(supernet=ckpt, lut=a.lut, out=a.out, progress=False, eval_set=tuple(a.eval_set),
                               nsga=NSGAConfig(pop_size=a.pop_size, generations=a.generations, seed=a.seed,
                                               screen=a.screen))
     problem, out, _ = build_problem(settings)
@@ -67,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         ("device / threads", f"{'cuda' if torch.cuda.is_available() else 'cpu'} / {torch.get_num_threads()} "
                              f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')})"),
         ("supernet", f"{ckpt} ({'trained' if a.supernet else 'fresh init'})"),
+        ("validation set", f"{scorer.objectives[0].fn.n_images} items"
+                           + (f" ({', '.join(a.eval_set)})" if a.eval_set else " (the supernet's config)")),
         ("cost objective", scorer.names[1]),
         ("setup (load model, val set, LUT)", f"{setup_s:.2f} s"),
         ("NSGA-II evaluations", f"{n} archs, {len(run.nsga.history)} generations"),
