@@ -30,9 +30,9 @@ def test_eval_set_with_a_bad_value_names_the_option(monkeypatch, capsys, tmp_pat
     cfg = load_config(ROOT / "configs" / "proxy" / "denoise.yaml")
     monkeypatch.setattr("supernet.checkpoint.load_model", lambda path: (None, cfg))
     monkeypatch.setattr(sys, "argv", ["ranking.py", "--supernet", "x.pt", "--config", "y.yaml", "--out",
-                                      str(tmp_path / "out"), "--eval-set", "data.val_crop=0"])
-    with pytest.raises(SystemExit):
+                                      str(tmp_path / "out"), "--eval-set", "data.val_crops=2"])
+    with pytest.raises(SystemExit):  # the config scores whole images (val_crop: 0), which take one crop
         mod.main()
     err = capsys.readouterr().err
-    assert "--eval-set data.val_crop=0" in err and "val_crops" in err
+    assert "--eval-set data.val_crops=2" in err and "val_crops" in err
     assert not (tmp_path / "out").exists()  # nothing written on bad input
