@@ -20,7 +20,11 @@ k x k average-pooled tokens and upsample, gate at full resolution: a cheaper glo
 stages), ``mlp_ratio`` (a channel-MLP half ``t + MLP(LayerNorm(t))`` of hidden width ``dim * mlp_ratio``; 0 = none),
 ``mlp_norm`` (``none``: the MLP reads the residual stream without its LayerNorm), ``mlp_stages`` (the stages whose SSM
 blocks get the MLP, e.g. ``[enc2, enc3, latent, dec3, dec2]``; empty = every stage; see :meth:`SSMOptions.for_stage`),
-``mlp_zero_init`` (the MLP's last layer starts at zero, so the MLP half starts as the identity), ``scan_impl``.
+``mlp_zero_init`` (the MLP's last layer starts at zero, so the MLP half starts as the identity), ``norm_stages``
+(the stages where ``norm`` applies; the others keep the LayerNorm; empty = every stage. ``norm: none`` with
+``norm_stages: [enc1, enc2, dec2, dec1, refinement]`` drops the norm where it is costly and keeps it at levels 3-4,
+where the residual stream grows: without a norm x, B and C all scale with the input, so the scan's output grows
+with its cube), ``scan_impl``.
 """
 from __future__ import annotations
 
@@ -58,6 +62,7 @@ class SSMOptions:
     mlp_norm: str = "layer"
     mlp_stages: tuple[str, ...] = ()
     mlp_zero_init: bool = False
+    norm_stages: tuple[str, ...] = ()
     dt_min: float = 1e-3
     dt_max: float = 0.1
     dt_limit: float = 1.0
@@ -74,7 +79,7 @@ class SSMOptions:
         if unknown:
             raise ValueError(f"unknown SSM option(s) {unknown}; known: {sorted(known)}")
         value = dict(value)
-        for name in ("directions", "mlp_stages"):
+        for name in ("directions", "mlp_stages", "norm_stages"):
             if name in value:
                 value[name] = tuple([value[name]] if isinstance(value[name], str) else value[name] or ())
         opts = cls(**value)
@@ -85,9 +90,10 @@ class SSMOptions:
         bad = [d for d in self.directions if d not in DIRECTIONS]
         if bad or not self.directions:
             raise ValueError(f"ssm.directions must be a non-empty list from {DIRECTIONS}, got {list(self.directions)}")
-        bad = sorted(set(self.mlp_stages) - set(STAGES))
-        if bad:
-            raise ValueError(f"ssm.mlp_stages: {bad} are not stages; stages are {list(STAGES)}")
+        for name in ("mlp_stages", "norm_stages"):
+            bad = sorted(set(getattr(self, name)) - set(STAGES))
+            if bad:
+                raise ValueError(f"ssm.{name}: {bad} are not stages; stages are {list(STAGES)}")
         for name in ("d_state", "chunk_size", "d_conv", "scan_pool"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ssm.{name} must be >= 1, got {getattr(self, name)}")
@@ -103,18 +109,23 @@ class SSMOptions:
         d = asdict(self)
         d["directions"] = list(self.directions)
         d["mlp_stages"] = list(self.mlp_stages)
+        d["norm_stages"] = list(self.norm_stages)
         return d
 
     def for_stage(self, stage: str) -> "SSMOptions":
-        """The options of the SSM blocks of ``stage``: ``mlp_stages`` resolved (the MLP kept or dropped), so that a
-        stage without the MLP builds, and is keyed in the LUT, exactly as the plain block."""
+        """The options of the SSM blocks of ``stage``: ``mlp_stages`` and ``norm_stages`` resolved (the MLP kept or
+        dropped, ``norm`` or the LayerNorm), so that such a stage builds, and is keyed in the LUT, exactly as a block
+        configured that way everywhere."""
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; stages are {list(STAGES)}")
-        if not self.mlp_stages:
-            return self
-        keep = stage in self.mlp_stages
-        return replace(self, mlp_stages=(), mlp_ratio=self.mlp_ratio if keep else 0.0,
-                       mlp_zero_init=self.mlp_zero_init and keep)
+        opts = self
+        if opts.mlp_stages:
+            keep = stage in opts.mlp_stages
+            opts = replace(opts, mlp_stages=(), mlp_ratio=opts.mlp_ratio if keep else 0.0,
+                           mlp_zero_init=opts.mlp_zero_init and keep)
+        if opts.norm_stages:
+            opts = replace(opts, norm_stages=(), norm=opts.norm if stage in opts.norm_stages else "layer")
+        return opts
 
     def key(self) -> str:
         """Short canonical description (used in LUT keys)."""
@@ -124,7 +135,8 @@ class SSMOptions:
         return (key + ("" if self.conv_first else "-cf0") + ("-D1" if self.d_skip else "")
                 + ("" if self.norm == "layer" else f"-nrm{self.norm}")
                 + ("" if self.mlp_norm == "layer" or self.mlp_ratio == 0 else f"-mnrm{self.mlp_norm}")
-                + ("" if not self.mlp_stages or self.mlp_ratio == 0 else f"-ms{'+'.join(self.mlp_stages)}"))
+                + ("" if not self.mlp_stages or self.mlp_ratio == 0 else f"-ms{'+'.join(self.mlp_stages)}")
+                + ("" if not self.norm_stages or self.norm == "layer" else f"-ns{'+'.join(self.norm_stages)}"))
 
 
 def to_channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -158,9 +170,9 @@ class SSMBlock(nn.Module):
     def __init__(self, dim: int, **options: Any) -> None:
         super().__init__()
         opts = SSMOptions.from_any(options)
-        if opts.mlp_stages:
-            raise ValueError(f"SSMBlock(dim={dim}): mlp_stages={list(opts.mlp_stages)} is a network-level option; build "
-                             "the block from SSMOptions.for_stage(stage)")
+        if opts.mlp_stages or opts.norm_stages:
+            raise ValueError(f"SSMBlock(dim={dim}): mlp_stages / norm_stages are network-level options; build the "
+                             "block from SSMOptions.for_stage(stage)")
         self.opts = opts
         self.dim = dim
         d_inner = int(round(dim * opts.expand))

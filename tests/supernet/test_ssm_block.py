@@ -122,3 +122,16 @@ def test_mlp_zero_init_starts_the_mlp_half_as_the_identity():
     assert torch.allclose(SSMBlock(8, mlp_ratio=2.0, mlp_zero_init=True)(x), x, atol=1e-6)
     assert not torch.allclose(SSMBlock(8, mlp_ratio=2.0)(x), x, atol=1e-3)
     assert SSMOptions(mlp_ratio=2.0, mlp_zero_init=True).key() == SSMOptions(mlp_ratio=2.0).key()  # same latency
+
+
+def test_norm_stages_keep_the_layernorm_outside_the_named_stages():
+    opts = SSMOptions.from_any({"norm": "none", "norm_stages": ["enc1", "refinement"], "mlp_ratio": 2.0,
+                                "mlp_stages": ["latent"]})
+    assert opts.for_stage("enc1") == SSMOptions(norm="none")
+    assert opts.for_stage("latent") == SSMOptions(mlp_ratio=2.0)  # the LayerNorm kept, and the MLP
+    assert opts.for_stage("dec1").key() == SSMOptions().key()
+    assert SSMOptions(norm_stages=("enc1",)).for_stage("enc2") == SSMOptions()  # norm: layer everywhere anyway
+    with pytest.raises(ValueError, match=r"ssm.norm_stages: \['mid'\] are not stages"):
+        SSMOptions.from_any({"norm_stages": ["mid"]})
+    with pytest.raises(ValueError, match="network-level options"):
+        SSMBlock(8, norm="none", norm_stages=["enc1"])
