@@ -15,16 +15,18 @@ Options: ``d_state`` (N), ``expand``, ``headdim`` (0 = one head, Mamba-2 scalar 
 ``chunk_size``, ``directions`` (``hw``: row-major, ``hw_rev``, ``wh``: column-major, ``wh_rev``), ``d_conv``,
 ``gate``, ``norm`` (``layer``: LayerNorm of the tokens before the projection; ``none``: no token norm, the
 projection reads the residual stream as is: onnxruntime's LayerNorm over 16-32-wide rows is ~20% of the block's
-time, and every normalisation we tried, RMS or of the narrow B and C only, cost as much), ``scan_pool`` (scan
-k x k average-pooled tokens and upsample, gate at full resolution: a cheaper global path for the high-resolution
-stages), ``mlp_ratio`` (a channel-MLP half ``t + MLP(LayerNorm(t))`` of hidden width ``dim * mlp_ratio``; 0 = none),
+time, and every normalisation we tried, RMS or of the narrow B and C only, cost as much), ``scan_pool`` (the
+whole token path, projections and scan, on p x p average-pooled tokens, and the update upsampled (nearest) and added
+at full resolution; with ``gate``, the gate and the output projection stay at full resolution: a cheaper global path
+for the high-resolution stages; the depthwise conv, with ``conv_first``, and the MLP stay at full resolution), ``mlp_ratio`` (a channel-MLP half ``t + MLP(LayerNorm(t))`` of hidden width ``dim * mlp_ratio``; 0 = none),
 ``mlp_norm`` (``none``: the MLP reads the residual stream without its LayerNorm), ``mlp_stages`` (the stages whose SSM
 blocks get the MLP, e.g. ``[enc2, enc3, latent, dec3, dec2]``; empty = every stage; see :meth:`SSMOptions.for_stage`),
 ``mlp_zero_init`` (the MLP's last layer starts at zero, so the MLP half starts as the identity), ``norm_stages``
 (the stages where ``norm`` applies; the others keep the LayerNorm; empty = every stage. ``norm: none`` with
 ``norm_stages: [enc1, enc2, dec2, dec1, refinement]`` drops the norm where it is costly and keeps it at levels 3-4,
 where the residual stream grows: without a norm x, B and C all scale with the input, so the scan's output grows
-with its cube), ``scan_impl``.
+with its cube), ``stage_options`` (per-stage overrides of any other option, applied last, e.g. ``{enc1: {scan_pool:
+2}, dec1: {scan_pool: 2}, refinement: {scan_pool: 2}}`` scans pooled tokens only at full resolution), ``scan_impl``.
 """
 from __future__ import annotations
 
@@ -63,6 +65,7 @@ class SSMOptions:
     mlp_stages: tuple[str, ...] = ()
     mlp_zero_init: bool = False
     norm_stages: tuple[str, ...] = ()
+    stage_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     dt_min: float = 1e-3
     dt_max: float = 0.1
     dt_limit: float = 1.0
@@ -82,6 +85,8 @@ class SSMOptions:
         for name in ("directions", "mlp_stages", "norm_stages"):
             if name in value:
                 value[name] = tuple([value[name]] if isinstance(value[name], str) else value[name] or ())
+        if "stage_options" in value:
+            value["stage_options"] = _freeze_stage_options(value["stage_options"])
         opts = cls(**value)
         opts.validate()
         return opts
@@ -104,17 +109,23 @@ class SSMOptions:
                 raise ValueError(f"ssm.{name} must be one of {list(NORMS)}, got {getattr(self, name)!r}")
         if self.expand <= 0 or self.mlp_ratio < 0:
             raise ValueError(f"ssm.expand must be > 0 and ssm.mlp_ratio >= 0, got {self.expand}, {self.mlp_ratio}")
+        for stage, _ in self.stage_options:
+            try:
+                self.for_stage(stage).validate()
+            except ValueError as e:
+                raise ValueError(f"ssm.stage_options.{stage}: {e}") from None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["directions"] = list(self.directions)
         d["mlp_stages"] = list(self.mlp_stages)
         d["norm_stages"] = list(self.norm_stages)
+        d["stage_options"] = {stage: dict(items) for stage, items in self.stage_options}
         return d
 
     def for_stage(self, stage: str) -> "SSMOptions":
         """The options of the SSM blocks of ``stage``: ``mlp_stages`` and ``norm_stages`` resolved (the MLP kept or
-        dropped, ``norm`` or the LayerNorm), so that such a stage builds, and is keyed in the LUT, exactly as a block
+        dropped, ``norm`` or the LayerNorm), then the stage's ``stage_options`` applied, so that such a stage builds, and is keyed in the LUT, exactly as a block
         configured that way everywhere."""
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; stages are {list(STAGES)}")
@@ -125,6 +136,8 @@ class SSMOptions:
                            mlp_zero_init=opts.mlp_zero_init and keep)
         if opts.norm_stages:
             opts = replace(opts, norm_stages=(), norm=opts.norm if stage in opts.norm_stages else "layer")
+        if opts.stage_options:
+            opts = replace(opts, stage_options=(), **dict(dict(opts.stage_options).get(stage, ())))
         return opts
 
     def key(self) -> str:
@@ -136,7 +149,40 @@ class SSMOptions:
                 + ("" if self.norm == "layer" else f"-nrm{self.norm}")
                 + ("" if self.mlp_norm == "layer" or self.mlp_ratio == 0 else f"-mnrm{self.mlp_norm}")
                 + ("" if not self.mlp_stages or self.mlp_ratio == 0 else f"-ms{'+'.join(self.mlp_stages)}")
-                + ("" if not self.norm_stages or self.norm == "layer" else f"-ns{'+'.join(self.norm_stages)}"))
+                + ("" if not self.norm_stages or self.norm == "layer" else f"-ns{'+'.join(self.norm_stages)}")
+                + "".join(f"-so{stage}:" + ",".join(f"{k}={v}" for k, v in items) for stage, items in self.stage_options))
+
+
+_NETWORK_LEVEL = ("mlp_stages", "norm_stages", "stage_options")
+
+
+def _freeze_stage_options(value: Any) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
+    """``{stage: {option: value}}`` from a config -> the hashable, sorted form SSMOptions keeps."""
+    if isinstance(value, tuple):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(f"ssm.stage_options must map stages to {{option: value}}, got {value!r}")
+    known = {f.name for f in fields(SSMOptions)} - set(_NETWORK_LEVEL)
+    frozen = []
+    for stage, overrides in sorted(value.items()):
+        if stage not in STAGES:
+            raise ValueError(f"ssm.stage_options: {stage!r} is not a stage; stages are {list(STAGES)}")
+        if not isinstance(overrides, dict):
+            raise ValueError(f"ssm.stage_options.{stage} must be a mapping {{option: value}}, got {overrides!r}")
+        bad = sorted(set(overrides) - known)
+        if bad:
+            raise ValueError(f"ssm.stage_options.{stage}: unknown or network-level option(s) {bad}; "
+                             f"per-stage options: {sorted(known)}")
+        items = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in overrides.items()))
+        frozen.append((stage, items))
+    return tuple(frozen)
+
+
+def _upsample(y: torch.Tensor, p: int, h: int, w: int) -> torch.Tensor:
+    """Nearest p x p upsampling of (B, hs, ws, F) channels-last tokens, cropped to (B, h, w, F)."""
+    b, hs, ws, f = y.shape
+    y = y[:, :, None, :, None, :].expand(b, hs, p, ws, p, f).reshape(b, hs * p, ws * p, f)
+    return y if (hs * p, ws * p) == (h, w) else y[:, :h, :w]
 
 
 def to_channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -170,8 +216,9 @@ class SSMBlock(nn.Module):
     def __init__(self, dim: int, **options: Any) -> None:
         super().__init__()
         opts = SSMOptions.from_any(options)
-        if opts.mlp_stages or opts.norm_stages:
-            raise ValueError(f"SSMBlock(dim={dim}): mlp_stages / norm_stages are network-level options; build the "
+        if opts.mlp_stages or opts.norm_stages or opts.stage_options:
+            raise ValueError(f"SSMBlock(dim={dim}): mlp_stages / norm_stages / stage_options are network-level options;"
+                             " build the "
                              "block from SSMOptions.for_stage(stage)")
         self.opts = opts
         self.dim = dim
@@ -238,43 +285,52 @@ class SSMBlock(nn.Module):
 
     def _tokens(self, t: torch.Tensor) -> torch.Tensor:
         """(B, H, W, C) -> (B, H, W, C)."""
-        opts, k, nh = self.opts, len(self.opts.directions), self.nheads
         b, h, w, _ = t.shape
         u = self.norm(t)
+        p = self.opts.scan_pool
+        if p == 1:
+            y = self._global(u)
+        else:
+            # the whole token path on a p x p average-pooled grid (ceil_mode keeps odd sizes covered): projection,
+            # scan and output projection all run on 1/p^2 of the tokens; only the update is upsampled (nearest,
+            # which commutes with the linear output projection), unless a full-resolution gate needs y itself
+            pooled = F.avg_pool2d(u.permute(0, 3, 1, 2), p, ceil_mode=True).permute(0, 2, 3, 1)
+            y = _upsample(self._global(pooled), p, h, w)
+        if p > 1 and not self.opts.gate:  # y is the update already
+            t = t + y
+        else:
+            if self.opts.gate:
+                y = y * F.silu(self.gate_proj(u))
+            # t + y @ W^T in one matmul; (B, H, W, D) -> (BHW, D)
+            t = torch.addmm(t.reshape(-1, self.dim), y.reshape(-1, self.d_inner), self.out_proj.weight.t())
+            t = t.view(b, h, w, self.dim)
+        if self.opts.mlp_ratio > 0:
+            t = t + self.mlp(self.norm2(t))
+        return t
+
+    def _global(self, u: torch.Tensor) -> torch.Tensor:
+        """The scan of (B, h, w, C) normalised tokens: (B, h, w, d_inner), or, for a pooled block without a gate,
+        already through the output projection: (B, h, w, C)."""
+        opts, k, nh = self.opts, len(self.opts.directions), self.nheads
+        b, h, w, _ = u.shape
         xs, Bm, Cm, dt = self._project(u)
-        if self.opts.conv_first:
+        if opts.conv_first:
             xs = F.silu(xs)
         else:  # Mamba's order: projection, then depthwise conv (two transposes in onnxruntime)
             xs = F.silu(self.conv(xs.permute(0, 3, 1, 2))).permute(0, 2, 3, 1)
-        p = opts.scan_pool
-        if p > 1:  # scan a pooled grid (ceil_mode keeps odd sizes covered); gate and skip stay at full resolution
-            pooled = F.avg_pool2d(torch.cat([xs, Bm, Cm, dt], dim=-1).permute(0, 3, 1, 2), p, ceil_mode=True)
-            sx, sB, sC, sdt = pooled.permute(0, 2, 3, 1).split([self.d_inner, opts.d_state, opts.d_state, k * nh],
-                                                                dim=-1)
-        else:
-            sx, sB, sC, sdt = xs, Bm, Cm, dt
-        hs, ws = sx.shape[1], sx.shape[2]
         # bounded step keeps every chunk's log-decay finite and the exps away from denormals
-        sdt = F.softplus(sdt).clamp(max=opts.dt_limit)
+        dt = F.softplus(dt).clamp(max=opts.dt_limit)
         A = -torch.exp(self.A_log)
         y = None
         for i, direction in enumerate(opts.directions):
-            yq = selective_scan(_order(sx, direction).reshape(b, hs * ws, nh, self.headdim),
-                                _order(sdt[..., i * nh:(i + 1) * nh], direction), A[i * nh:(i + 1) * nh],
-                                _order(sB, direction), _order(sC, direction), None, opts.chunk_size,
+            yq = selective_scan(_order(xs, direction).reshape(b, h * w, nh, self.headdim),
+                                _order(dt[..., i * nh:(i + 1) * nh], direction), A[i * nh:(i + 1) * nh],
+                                _order(Bm, direction), _order(Cm, direction), None, opts.chunk_size,
                                 impl=opts.scan_impl)
-            yq = _unorder(yq.reshape(b, hs * ws, self.d_inner), direction, hs, ws)
+            yq = _unorder(yq.reshape(b, h * w, self.d_inner), direction, h, w)
             y = yq if y is None else y + yq
-        if p > 1:  # nearest upsampling back to full resolution, cropped for odd sizes
-            y = y[:, :, None, :, None, :].expand(b, hs, p, ws, p, self.d_inner)  # (B, hs, ws, D) -> (B, hs*p, ws*p, D)
-            y = y.reshape(b, hs * p, ws * p, self.d_inner)[:, :h, :w]
         if opts.d_skip:
             y = torch.addcmul(y, xs, self.D)  # + D * x skip
-        if opts.gate:
-            y = y * F.silu(self.gate_proj(u))
-        # t + y @ W^T in one matmul; (B, H, W, D) -> (BHW, D)
-        t = torch.addmm(t.reshape(-1, self.dim), y.reshape(-1, self.d_inner), self.out_proj.weight.t())
-        t = t.view(b, h, w, self.dim)
-        if opts.mlp_ratio > 0:
-            t = t + self.mlp(self.norm2(t))
-        return t
+        if opts.scan_pool > 1 and not opts.gate:
+            y = self.out_proj(y)
+        return y

@@ -8,6 +8,8 @@ VARIANTS = [
     {},
     {"directions": ["hw", "wh_rev"], "headdim": 4, "d_state": 8},
     {"scan_pool": 2, "gate": True, "mlp_ratio": 1.0, "d_skip": True},
+    {"scan_pool": 2, "norm": "none", "mlp_ratio": 2.0},
+    {"scan_pool": 3, "d_skip": True, "directions": ["hw", "wh"]},
     {"conv_first": False, "expand": 2.0, "directions": ["hw_rev", "wh"]},
     {"norm": "none"},
     {"norm": "none", "mlp_ratio": 2.0, "mlp_norm": "none"},
@@ -135,3 +137,54 @@ def test_norm_stages_keep_the_layernorm_outside_the_named_stages():
         SSMOptions.from_any({"norm_stages": ["mid"]})
     with pytest.raises(ValueError, match="network-level options"):
         SSMBlock(8, norm="none", norm_stages=["enc1"])
+
+
+def test_stage_options_override_any_option_in_the_named_stages():
+    from supernet.unet import HybridUNet
+    opts = SSMOptions.from_any({"norm": "none", "mlp_ratio": 2.0, "mlp_stages": ["latent"],
+                                "stage_options": {"enc1": {"scan_pool": 2, "d_skip": True}, "latent": {"d_state": 8}}})
+    assert opts.for_stage("enc1") == SSMOptions(norm="none", scan_pool=2, d_skip=True)
+    assert opts.for_stage("latent") == SSMOptions(norm="none", mlp_ratio=2.0, d_state=8)
+    assert opts.for_stage("dec1") == SSMOptions(norm="none")
+    assert SSMOptions.from_any(opts.to_dict()) == opts  # round trip through a checkpoint's config
+    assert opts.to_dict()["stage_options"] == {"enc1": {"d_skip": True, "scan_pool": 2}, "latent": {"d_state": 8}}
+    assert opts.key() != SSMOptions.from_any({"norm": "none", "mlp_ratio": 2.0, "mlp_stages": ["latent"]}).key()
+    cfg = dict(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 1, 1, 1],
+               ssm={"stage_options": {"enc1": {"scan_pool": 2}}})
+    net = HybridUNet(**cfg)
+    pools = {s: slot.candidates["ssm"].opts.scan_pool for s, _, slot in net.slots()}
+    assert pools["enc1"] == 2 and set(pools.values()) == {1, 2}
+    assert net(torch.randn(1, 3, 16, 16)).shape == (1, 3, 16, 16)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"mid": {"scan_pool": 2}}, r"'mid' is not a stage"),
+    ({"enc1": {"pool": 2}}, r"ssm.stage_options.enc1: unknown or network-level option\(s\) \['pool'\]"),
+    ({"enc1": {"mlp_stages": ["enc1"]}}, r"network-level option\(s\) \['mlp_stages'\]"),
+    ({"enc1": {"scan_pool": 0}}, r"ssm.stage_options.enc1: ssm.scan_pool must be >= 1"),
+    ({"enc1": 2}, r"ssm.stage_options.enc1 must be a mapping"),
+    ([["enc1", 2]], r"ssm.stage_options must map stages"),
+])
+def test_stage_options_name_what_is_wrong(bad, message):
+    with pytest.raises(ValueError, match=message):
+        SSMOptions.from_any({"stage_options": bad})
+    with pytest.raises(ValueError, match="network-level options"):
+        SSMBlock(8, stage_options={"enc1": {"scan_pool": 2}})
+
+
+@pytest.mark.parametrize("hw", [(8, 8), (7, 5)])
+def test_scan_pool_runs_the_token_path_on_the_pooled_grid(hw):
+    """Without a gate, a pooled block adds the nearest-upsampled update of the same block run on the pooled tokens."""
+    torch.manual_seed(0)
+    pooled = perturb_ssm(SSMBlock(8, scan_pool=2, norm="none", d_skip=True)).double()
+    with torch.no_grad():  # the depthwise conv (full resolution, before pooling) as the identity
+        pooled.conv.weight.zero_()
+        pooled.conv.weight[:, 0, 1, 1] = 1.0
+    plain = SSMBlock(8, norm="none", d_skip=True).double()
+    plain.load_state_dict(pooled.state_dict())
+    x = torch.randn(1, 8, *hw, dtype=torch.float64)
+    small = torch.nn.functional.avg_pool2d(x, 2, ceil_mode=True)
+    update = plain(small) - small
+    expected = x + update.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)[:, :, :hw[0], :hw[1]]
+    assert torch.allclose(pooled(x), expected, atol=1e-10)
+    assert (update.abs().max()) > 1e-3
