@@ -34,6 +34,17 @@ def test_mlp_stages_key_the_mlp_only_where_it_is():
     assert len(keys - plain_keys) == 2 and all("-m2-" in k for k in keys - plain_keys)
 
 
+def test_stage_options_key_each_stage_by_its_own_options():
+    """A stage overridden by ``ssm.stage_options`` gets its own key; the other stages keep the plain block's."""
+    cfg = {**DEFAULT, "ssm": {"stage_options": {"refinement": {"scan_pool": 2}}}}
+    plain = block_key("ssm", DEFAULT, 96, 1, (256, 256), "fp32", "ort", "dec1")
+    assert block_key("ssm", cfg, 96, 1, (256, 256), "fp32", "ort", "dec1") == plain
+    assert block_key("ssm", cfg, 96, 1, (256, 256), "fp32", "ort", "refinement") == plain.replace("-p1-", "-p2-")
+    keys = {e.key for e in Layout.from_config(cfg).all_entries([(256, 256)], "fp32", "ort")}
+    plain_keys = {e.key for e in Layout.from_config(DEFAULT).all_entries([(256, 256)], "fp32", "ort")}
+    assert keys - plain_keys == {plain.replace("-p1-", "-p2-")}
+
+
 def test_default_config_entries_measured_once():
     layout = Layout.from_config(DEFAULT)
     entries = layout.all_entries([(256, 256)], "fp32", "ort")

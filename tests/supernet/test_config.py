@@ -124,6 +124,16 @@ def test_deep_proxies_differ_from_their_base_only_in_depth_and_name():
             f"name: 'proxy-{task}' -> 'proxy-{task}-deep'"]
 
 
+def test_fast_proxies_equal_their_base_with_the_recorded_ssm_settings():
+    """configs/proxy/<task>-fast.yaml is the --set form of the pooled-scan records (README)."""
+    sets = ["model.ssm.norm=none", "model.ssm.mlp_ratio=2", "model.ssm.mlp_stages=[enc2,enc3,latent,dec3,dec2]",
+            "model.ssm.stage_options={enc1: {scan_pool: 2}, dec1: {scan_pool: 2}, refinement: {scan_pool: 2}}"]
+    for task in ("denoise", "derain", "deblur"):
+        fast = load_config(CONFIG_DIR / "proxy" / f"{task}-fast.yaml").to_dict()
+        with_sets = load_config(CONFIG_DIR / "proxy" / f"{task}.yaml", sets).to_dict()
+        assert config_diff(with_sets, fast) == [f"name: 'proxy-{task}' -> 'proxy-{task}-fast'"]
+
+
 def test_with_validation_set_changes_only_the_validation_crops():
     from supernet.config import with_validation_set
 
