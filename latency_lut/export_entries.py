@@ -81,7 +81,7 @@ def entry_module(net: nn.Module, entry: Entry) -> nn.Module:
 
 def example_inputs(shapes: tuple[tuple[int, ...], ...], seed: int = 0) -> tuple[torch.Tensor, ...]:
     gen = torch.Generator().manual_seed(seed)
-    return tuple(torch.randn(s, generator=gen) for s in shapes)
+    return tuple(torch.rand(s, generator=gen) for s in shapes)  # the runner's range, [0, 1)
 
 
 def export_module(module: nn.Module, shapes: tuple[tuple[int, ...], ...], path: Path, artifact: str) -> Path:

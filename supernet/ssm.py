@@ -8,6 +8,7 @@ than their channels-last forms on CPU (shared/notes/ssm-cpu-speed.md)::
     [xs | z | B | C | dt] = Linear(u)                 one matmul for every projection
     xs = SiLU(depthwise kxk conv(xs))                  local mixing, as in Mamba / MambaIR's SS2D
     y  = sum over directions of selective_scan(xs flattened in that direction, dt_dir, A_dir, B, C) + D * xs
+    y  = y + softmax(q^T k * temperature) xs            (optional ``channel_attention``: MDTA's transposed attention)
     y  = y * SiLU(z)                                   (optional gate)
     t  = t + Linear(y)                                 and, optionally, t + MLP(LayerNorm(t))
 
@@ -19,7 +20,10 @@ time, and every normalisation we tried, RMS or of the narrow B and C only, cost 
 whole token path, projections and scan, on p x p average-pooled tokens, and the update upsampled (nearest) and added
 at full resolution; with ``gate``, the gate and the output projection stay at full resolution: a cheaper global path
 for the high-resolution stages; the depthwise conv, with ``conv_first``, and the MLP stay at full resolution), ``mlp_ratio`` (a channel-MLP half ``t + MLP(LayerNorm(t))`` of hidden width ``dim * mlp_ratio``; 0 = none),
-``mlp_norm`` (``none``: the MLP reads the residual stream without its LayerNorm), ``mlp_stages`` (the stages whose SSM
+``channel_attention`` (the transformer twin's global mixing: the channels of ``xs`` re-mixed by a d_inner x d_inner
+attention computed over all tokens, ``softmax(normalize(q)^T normalize(k) * temperature)`` per head, as in
+Restormer's MDTA, with q and k two more outputs of the same projection; with ``scan_pool`` it runs on the pooled
+tokens), ``mlp_norm`` (``none``: the MLP reads the residual stream without its LayerNorm), ``mlp_stages`` (the stages whose SSM
 blocks get the MLP, e.g. ``[enc2, enc3, latent, dec3, dec2]``; empty = every stage; see :meth:`SSMOptions.for_stage`),
 ``mlp_zero_init`` (the MLP's last layer starts at zero, so the MLP half starts as the identity), ``norm_stages``
 (the stages where ``norm`` applies; the others keep the LayerNorm; empty = every stage. ``norm: none`` with
@@ -59,6 +63,7 @@ class SSMOptions:
     conv_first: bool = True
     d_skip: bool = False
     scan_pool: int = 1
+    channel_attention: bool = False
     mlp_ratio: float = 0.0
     norm: str = "layer"
     mlp_norm: str = "layer"
@@ -150,6 +155,7 @@ class SSMOptions:
                 + ("" if self.mlp_norm == "layer" or self.mlp_ratio == 0 else f"-mnrm{self.mlp_norm}")
                 + ("" if not self.mlp_stages or self.mlp_ratio == 0 else f"-ms{'+'.join(self.mlp_stages)}")
                 + ("" if not self.norm_stages or self.norm == "layer" else f"-ns{'+'.join(self.norm_stages)}")
+                + ("-ca1" if self.channel_attention else "")
                 + "".join(f"-so{stage}:" + ",".join(f"{k}={v}" for k, v in items) for stage, items in self.stage_options))
 
 
@@ -232,7 +238,9 @@ class SSMBlock(nn.Module):
         k = len(opts.directions)
         self.norm = nn.LayerNorm(dim) if opts.norm == "layer" else nn.Identity()
         # x, B, C and dt per direction/head from one matmul (a narrow separate matmul was as slow as a wide one)
-        self.split = [d_inner, opts.d_state, opts.d_state, k * self.nheads]
+        # (with channel_attention, q and k come after x: the export's separate x matmul stays the same)
+        self.split = [d_inner, *([d_inner, d_inner] if opts.channel_attention else []), opts.d_state, opts.d_state,
+                      k * self.nheads]
         self.in_proj = nn.Linear(dim, sum(self.split))
         if opts.gate:
             self.gate_proj = nn.Linear(dim, d_inner)
@@ -251,6 +259,8 @@ class SSMBlock(nn.Module):
         self.A_log = nn.Parameter(torch.log(torch.linspace(1.0, 4.0, k * self.nheads)))
         if opts.d_skip:
             self.D = nn.Parameter(torch.ones(d_inner))
+        if opts.channel_attention:
+            self.temperature = nn.Parameter(torch.ones(self.nheads, 1, 1))
         # no bias: the residual add then fuses into the projection's matmul (addmm / Gemm with C). Zero init: the
         # block starts as the identity, which distils and trains far better than a random residual (measured:
         # demo all-S after distillation 20.9 -> 23.7 dB)
@@ -274,7 +284,7 @@ class SSMBlock(nn.Module):
         return self._tokens(t).permute(0, 3, 1, 2)  # channels-last strided (B, C, H, W), no copy
 
     def _project(self, u: torch.Tensor) -> list[torch.Tensor]:
-        """x, B, C and dt of every token. In torch one matmul and free views; in an ONNX export (where Split copies)
+        """x, [q, k,] B, C and dt of every token. In torch one matmul and free views; in an ONNX export (where Split copies)
         the wide x gets its own matmul from the same weights and only the narrow B, C, dt are split."""
         if not torch.onnx.is_in_onnx_export():
             return list(self.in_proj(u).split(self.split, dim=-1))
@@ -308,12 +318,25 @@ class SSMBlock(nn.Module):
             t = t + self.mlp(self.norm2(t))
         return t
 
+    def _channel_attention(self, xs: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """MDTA's transposed attention over (B, h, w, d_inner) tokens: per head a headdim x headdim attention from
+        the L2-normalised (over all tokens) q and k, applied to xs. (B, h, w, d_inner) out."""
+        b, h, w, d = xs.shape
+        nh, hd = self.nheads, self.headdim
+        q = F.normalize(q.reshape(b, h * w, nh, hd), dim=1).permute(0, 2, 3, 1)  # (B, nh, hd, L)
+        k = F.normalize(k.reshape(b, h * w, nh, hd), dim=1).permute(0, 2, 1, 3)  # (B, nh, L, hd)
+        attn = torch.softmax(torch.matmul(q, k) * self.temperature, dim=-1)  # (B, nh, hd, hd)
+        v = xs.reshape(b, h * w, nh, hd).permute(0, 2, 1, 3)  # (B, nh, L, hd)
+        # out[l, i] = sum_j attn[i, j] v[l, j]
+        return torch.matmul(v, attn.transpose(-1, -2)).permute(0, 2, 1, 3).reshape(b, h, w, d)
+
     def _global(self, u: torch.Tensor) -> torch.Tensor:
         """The scan of (B, h, w, C) normalised tokens: (B, h, w, d_inner), or, for a pooled block without a gate,
         already through the output projection: (B, h, w, C)."""
         opts, k, nh = self.opts, len(self.opts.directions), self.nheads
         b, h, w, _ = u.shape
-        xs, Bm, Cm, dt = self._project(u)
+        parts = self._project(u)
+        xs, Bm, Cm, dt = parts[0], *parts[-3:]
         if opts.conv_first:
             xs = F.silu(xs)
         else:  # Mamba's order: projection, then depthwise conv (two transposes in onnxruntime)
@@ -331,6 +354,8 @@ class SSMBlock(nn.Module):
             y = yq if y is None else y + yq
         if opts.d_skip:
             y = torch.addcmul(y, xs, self.D)  # + D * x skip
+        if opts.channel_attention:
+            y = y + self._channel_attention(xs, parts[1], parts[2])
         if opts.scan_pool > 1 and not opts.gate:
             y = self.out_proj(y)
         return y

@@ -75,3 +75,24 @@ def test_torch_engine_on_pt2(tmp_path):
         assert b.artifact == "pt2"
         r = b.measure(path, [(1, 3, 8, 8)], warmup=1, repeats=3, threads=1)
     assert r.stats.n == 3 and r.runtime.startswith("torch ")
+
+
+def test_runner_feeds_image_range_inputs_so_timed_runs_stay_finite(tmp_path):
+    """A network trained on images can overflow on N(0, 1) inputs; the runner feeds [0, 1) like real images.
+    sqrt is NaN on every negative input, so a normal feed would make half the output NaN."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])
+    graph = helper.make_graph([helper.make_node("Sqrt", ["x"], ["y"])], "sqrt", [x], [y])
+    path = tmp_path / "sqrt.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+    run, _ = device_runner.ort_callable(str(path), [(1, 3, 8, 8)], threads=1, seed=0)
+    out = run()[0]
+    assert np.isfinite(out).all()
+    arrays = device_runner.input_arrays([(2, 5)], seed=3)
+    assert arrays[0].dtype == np.float32 and 0 <= arrays[0].min() and arrays[0].max() < 1
+    assert np.array_equal(arrays[0], device_runner.input_arrays([(2, 5)], seed=3)[0])

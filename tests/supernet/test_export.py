@@ -14,6 +14,7 @@ pytest.importorskip("onnxruntime")
     TransformerBlock(16, 2, 2.66, False, "WithBias"),
     perturb_ssm(SSMBlock(16)),
     perturb_ssm(SSMBlock(16, directions=["hw", "wh_rev"], scan_pool=2, gate=True, headdim=8)),
+    perturb_ssm(SSMBlock(16, channel_attention=True, headdim=8, norm="none", scan_pool=2)),
 ])
 def test_blocks_round_trip(block, tmp_path):
     torch.manual_seed(0)

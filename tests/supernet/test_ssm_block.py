@@ -13,6 +13,8 @@ VARIANTS = [
     {"conv_first": False, "expand": 2.0, "directions": ["hw_rev", "wh"]},
     {"norm": "none"},
     {"norm": "none", "mlp_ratio": 2.0, "mlp_norm": "none"},
+    {"channel_attention": True, "headdim": 8, "norm": "none"},
+    {"channel_attention": True, "scan_pool": 2, "gate": True, "expand": 2.0},
 ]
 
 
@@ -188,3 +190,35 @@ def test_scan_pool_runs_the_token_path_on_the_pooled_grid(hw):
     expected = x + update.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)[:, :, :hw[0], :hw[1]]
     assert torch.allclose(pooled(x), expected, atol=1e-10)
     assert (update.abs().max()) > 1e-3
+
+
+def test_channel_attention_is_mdta_transposed_attention_added_to_the_scan():
+    """The channel-attention term, computed here head by head from its definition (L2-normalised q and k over the
+    tokens, a headdim x headdim softmax, applied to the channels of xs), is exactly what the option adds."""
+    torch.manual_seed(0)
+    with_ca = perturb_ssm(SSMBlock(8, channel_attention=True, headdim=4, norm="none", d_state=4)).double()
+    with torch.no_grad():
+        with_ca.temperature.copy_(torch.tensor([[[0.5]], [[2.0]]]))
+    u = torch.randn(2, 5, 6, 8, dtype=torch.float64)
+    xs, q, k = with_ca.in_proj(u).split(with_ca.split, dim=-1)[:3]
+    xs = torch.nn.functional.silu(xs)
+    expected = torch.empty_like(xs)
+    for b in range(2):
+        for head in range(2):
+            sl = slice(4 * head, 4 * head + 4)
+            qh, kh, vh = (z[b, ..., sl].reshape(30, 4) for z in (q, k, xs))
+            qh, kh = qh / qh.norm(dim=0), kh / kh.norm(dim=0)
+            attn = torch.softmax(qh.t() @ kh * with_ca.temperature[head, 0, 0], dim=1)
+            expected[b, ..., sl] = (vh @ attn.t()).reshape(5, 6, 4)
+    assert torch.allclose(with_ca._channel_attention(xs, q, k), expected, atol=1e-12)
+    # the block's output differs from the same block without the term exactly by out_proj(term)
+    plain = SSMBlock(8, headdim=4, norm="none", d_state=4).double()
+    state = {k: v for k, v in with_ca.state_dict().items() if k != "temperature"}
+    w = state["in_proj.weight"]
+    state["in_proj.weight"] = torch.cat([w[:8], w[24:]])
+    state["in_proj.bias"] = torch.cat([state["in_proj.bias"][:8], state["in_proj.bias"][24:]])
+    plain.load_state_dict(state)
+    diff = with_ca._tokens(u) - plain._tokens(u)
+    assert torch.allclose(diff, with_ca.out_proj(expected), atol=1e-10)
+    assert diff.abs().max() > 1e-3
+    assert SSMOptions(channel_attention=True).key() == SSMOptions().key() + "-ca1"
