@@ -25,7 +25,9 @@ attention computed over all tokens, ``softmax(normalize(q)^T normalize(k) * temp
 Restormer's MDTA, with q and k two more outputs of the same projection; with ``scan_pool`` it runs on the pooled
 tokens), ``mlp_norm`` (``none``: the MLP reads the residual stream without its LayerNorm), ``mlp_stages`` (the stages whose SSM
 blocks get the MLP, e.g. ``[enc2, enc3, latent, dec3, dec2]``; empty = every stage; see :meth:`SSMOptions.for_stage`),
-``mlp_zero_init`` (the MLP's last layer starts at zero, so the MLP half starts as the identity), ``norm_stages``
+``mlp_zero_init`` (the MLP's last layer starts at zero, so the MLP half starts as the identity), ``mlp_conv`` (a
+3 x 3 depthwise conv on the MLP's hidden features before the GELU, as in Restormer's GDFN: local mixing in the wide
+space, which the token path has only at width ``dim``), ``norm_stages``
 (the stages where ``norm`` applies; the others keep the LayerNorm; empty = every stage. ``norm: none`` with
 ``norm_stages: [enc1, enc2, dec2, dec1, refinement]`` drops the norm where it is costly and keeps it at levels 3-4,
 where the residual stream grows: without a norm x, B and C all scale with the input, so the scan's output grows
@@ -69,6 +71,7 @@ class SSMOptions:
     mlp_norm: str = "layer"
     mlp_stages: tuple[str, ...] = ()
     mlp_zero_init: bool = False
+    mlp_conv: bool = False
     norm_stages: tuple[str, ...] = ()
     stage_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     dt_min: float = 1e-3
@@ -156,6 +159,7 @@ class SSMOptions:
                 + ("" if not self.mlp_stages or self.mlp_ratio == 0 else f"-ms{'+'.join(self.mlp_stages)}")
                 + ("" if not self.norm_stages or self.norm == "layer" else f"-ns{'+'.join(self.norm_stages)}")
                 + ("-ca1" if self.channel_attention else "")
+                + ("-mc1" if self.mlp_conv and self.mlp_ratio > 0 else "")
                 + "".join(f"-so{stage}:" + ",".join(f"{k}={v}" for k, v in items) for stage, items in self.stage_options))
 
 
@@ -189,6 +193,17 @@ def _upsample(y: torch.Tensor, p: int, h: int, w: int) -> torch.Tensor:
     b, hs, ws, f = y.shape
     y = y[:, :, None, :, None, :].expand(b, hs, p, ws, p, f).reshape(b, hs * p, ws * p, f)
     return y if (hs * p, ws * p) == (h, w) else y[:, :h, :w]
+
+
+class _TokenDepthwiseConv(nn.Module):
+    """3 x 3 depthwise conv of (B, H, W, F) tokens, same shape out; runs on the channels-last view, no copy."""
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(features, features, 3, padding=1, groups=features)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return self.conv(t.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
 
 def to_channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -269,10 +284,11 @@ class SSMBlock(nn.Module):
         if opts.mlp_ratio > 0:
             hidden = int(round(dim * opts.mlp_ratio))
             self.norm2 = nn.LayerNorm(dim) if opts.mlp_norm == "layer" else nn.Identity()
-            self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+            self.mlp = nn.Sequential(nn.Linear(dim, hidden), *([_TokenDepthwiseConv(hidden)] if opts.mlp_conv else []),
+                                     nn.GELU(), nn.Linear(hidden, dim))
             if opts.mlp_zero_init:
-                nn.init.zeros_(self.mlp[2].weight)
-                nn.init.zeros_(self.mlp[2].bias)
+                nn.init.zeros_(self.mlp[-1].weight)
+                nn.init.zeros_(self.mlp[-1].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.dim:

@@ -15,6 +15,7 @@ VARIANTS = [
     {"norm": "none", "mlp_ratio": 2.0, "mlp_norm": "none"},
     {"channel_attention": True, "headdim": 8, "norm": "none"},
     {"channel_attention": True, "scan_pool": 2, "gate": True, "expand": 2.0},
+    {"mlp_ratio": 2.0, "mlp_conv": True, "norm": "none", "scan_pool": 2},
 ]
 
 
@@ -222,3 +223,25 @@ def test_channel_attention_is_mdta_transposed_attention_added_to_the_scan():
     assert torch.allclose(diff, with_ca.out_proj(expected), atol=1e-10)
     assert diff.abs().max() > 1e-3
     assert SSMOptions(channel_attention=True).key() == SSMOptions().key() + "-ca1"
+
+
+def test_mlp_conv_is_a_depthwise_3x3_on_the_hidden_features():
+    """With ``mlp_conv`` the MLP half is Linear -> depthwise 3x3 (zero padding) -> GELU -> Linear, computed here with
+    an NCHW conv; the LUT key names the option only where a block has an MLP."""
+    torch.manual_seed(0)
+    block = perturb_ssm(SSMBlock(8, mlp_ratio=2.0, mlp_conv=True, norm="none")).double()
+    fc1, dw, fc2 = block.mlp[0], block.mlp[1].conv, block.mlp[3]
+    with torch.no_grad():
+        dw.weight.normal_()
+    t = torch.randn(2, 5, 7, 8, dtype=torch.float64)
+    hidden = fc1(t).permute(0, 3, 1, 2).contiguous()
+    expected = fc2(torch.nn.functional.gelu(torch.nn.functional.conv2d(hidden, dw.weight, dw.bias, padding=1,
+                                                                      groups=16)).permute(0, 2, 3, 1))
+    assert torch.allclose(block.mlp(t), expected, atol=1e-12)
+    # the conv mixes neighbours: moving one token changes its neighbours' MLP output
+    t2 = t.clone()
+    t2[:, 2, 3] += 1.0
+    changed = (block.mlp(t2) - block.mlp(t)).abs().amax(dim=(0, 3)) > 1e-9
+    assert changed[1:4, 2:5].all() and not changed[0].any()
+    assert SSMOptions(mlp_ratio=2.0, mlp_conv=True).key() == SSMOptions(mlp_ratio=2.0).key() + "-mc1"
+    assert SSMOptions(mlp_conv=True).key() == SSMOptions().key()
