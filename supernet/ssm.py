@@ -196,11 +196,17 @@ def _upsample(y: torch.Tensor, p: int, h: int, w: int) -> torch.Tensor:
 
 
 class _TokenDepthwiseConv(nn.Module):
-    """3 x 3 depthwise conv of (B, H, W, F) tokens, same shape out; runs on the channels-last view, no copy."""
+    """3 x 3 depthwise conv of (B, H, W, F) tokens, same shape out; runs on the channels-last view, no copy. Starts
+    as the identity, so a block with it starts as the same block without it (a randomly initialised conv inside the
+    MLP cost 1.9 dB of all-S PSNR after distillation on the derain proxy: record ssm_capacity_derain_proxy_mlp_conv)."""
 
     def __init__(self, features: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(features, features, 3, padding=1, groups=features)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.weight[:, 0, 1, 1] = 1.0
+            self.conv.bias.zero_()
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         return self.conv(t.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)

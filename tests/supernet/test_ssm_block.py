@@ -231,8 +231,14 @@ def test_mlp_conv_is_a_depthwise_3x3_on_the_hidden_features():
     torch.manual_seed(0)
     block = perturb_ssm(SSMBlock(8, mlp_ratio=2.0, mlp_conv=True, norm="none")).double()
     fc1, dw, fc2 = block.mlp[0], block.mlp[1].conv, block.mlp[3]
+    plain = SSMBlock(8, mlp_ratio=2.0, norm="none").double()
+    plain.mlp[0].load_state_dict(fc1.state_dict())
+    plain.mlp[2].load_state_dict(fc2.state_dict())
+    t = torch.randn(2, 5, 7, 8, dtype=torch.float64)
+    assert torch.allclose(block.mlp(t), plain.mlp(t), atol=1e-12)  # starts as the identity: the plain MLP
     with torch.no_grad():
         dw.weight.normal_()
+        dw.bias.normal_()
     t = torch.randn(2, 5, 7, 8, dtype=torch.float64)
     hidden = fc1(t).permute(0, 3, 1, 2).contiguous()
     expected = fc2(torch.nn.functional.gelu(torch.nn.functional.conv2d(hidden, dw.weight, dw.bias, padding=1,
