@@ -10,7 +10,8 @@ than their channels-last forms on CPU (shared/notes/ssm-cpu-speed.md)::
     y  = sum over directions of selective_scan(xs flattened in that direction, dt_dir, A_dir, B, C) + D * xs
     y  = y + softmax(q^T k * temperature) xs            (optional ``channel_attention``: MDTA's transposed attention)
     y  = y * SiLU(z)                                   (optional gate)
-    t  = t + Linear(y)                                 and, optionally, t + MLP(LayerNorm(t))
+    t  = t + Linear(y)                                 (optional conv_gate: t + Linear(y) * SiLU(dwconv3x3(u)))
+    t  = t + MLP(LayerNorm(t))                         (optional)
 
 Options: ``d_state`` (N), ``expand``, ``headdim`` (0 = one head, Mamba-2 scalar decay shared by all channels),
 ``chunk_size``, ``directions`` (``hw``: row-major, ``hw_rev``, ``wh``: column-major, ``wh_rev``), ``d_conv``,
@@ -27,7 +28,11 @@ tokens), ``mlp_norm`` (``none``: the MLP reads the residual stream without its L
 blocks get the MLP, e.g. ``[enc2, enc3, latent, dec3, dec2]``; empty = every stage; see :meth:`SSMOptions.for_stage`),
 ``mlp_zero_init`` (the MLP's last layer starts at zero, so the MLP half starts as the identity), ``mlp_conv`` (a
 3 x 3 depthwise conv on the MLP's hidden features before the GELU, as in Restormer's GDFN: local mixing in the wide
-space, which the token path has only at width ``dim``), ``norm_stages``
+space, which the token path has only at width ``dim``), ``conv_gate`` (the block's update, after the output
+projection, multiplied by ``SiLU(3 x 3 depthwise conv of u)`` at full resolution in the model width; the 3 x 3 conv
+starts as the identity. A cheap per-pixel multiplicative path for pooled blocks: ``gate`` with ``scan_pool`` costs a
+full-resolution ``dim x d_inner`` projection and the output projection at full resolution; this costs one depthwise
+conv and a multiply), ``norm_stages``
 (the stages where ``norm`` applies; the others keep the LayerNorm; empty = every stage. ``norm: none`` with
 ``norm_stages: [enc1, enc2, dec2, dec1, refinement]`` drops the norm where it is costly and keeps it at levels 3-4,
 where the residual stream grows: without a norm x, B and C all scale with the input, so the scan's output grows
@@ -72,6 +77,7 @@ class SSMOptions:
     mlp_stages: tuple[str, ...] = ()
     mlp_zero_init: bool = False
     mlp_conv: bool = False
+    conv_gate: bool = False
     norm_stages: tuple[str, ...] = ()
     stage_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     dt_min: float = 1e-3
@@ -160,6 +166,7 @@ class SSMOptions:
                 + ("" if not self.norm_stages or self.norm == "layer" else f"-ns{'+'.join(self.norm_stages)}")
                 + ("-ca1" if self.channel_attention else "")
                 + ("-mc1" if self.mlp_conv and self.mlp_ratio > 0 else "")
+                + ("-cg1" if self.conv_gate else "")
                 + "".join(f"-so{stage}:" + ",".join(f"{k}={v}" for k, v in items) for stage, items in self.stage_options))
 
 
@@ -271,6 +278,8 @@ class SSMBlock(nn.Module):
         self.in_proj = nn.Linear(dim, sum(self.split))
         if opts.gate:
             self.gate_proj = nn.Linear(dim, d_inner)
+        if opts.conv_gate:  # starts as SiLU(u): a per-pixel gate of the update from the first step
+            self.conv_gate = _TokenDepthwiseConv(dim)
         conv_ch = dim if opts.conv_first else d_inner
         self.conv = nn.Conv2d(conv_ch, conv_ch, opts.d_conv, padding=opts.d_conv // 2, groups=conv_ch)
         if opts.conv_first:  # x + dwconv(x) folded into one conv, starting as the exact identity
@@ -331,14 +340,19 @@ class SSMBlock(nn.Module):
             # which commutes with the linear output projection), unless a full-resolution gate needs y itself
             pooled = F.avg_pool2d(u.permute(0, 3, 1, 2), p, ceil_mode=True).permute(0, 2, 3, 1)
             y = _upsample(self._global(pooled), p, h, w)
-        if p > 1 and not self.opts.gate:  # y is the update already
-            t = t + y
-        else:
-            if self.opts.gate:
-                y = y * F.silu(self.gate_proj(u))
-            # t + y @ W^T in one matmul; (B, H, W, D) -> (BHW, D)
-            t = torch.addmm(t.reshape(-1, self.dim), y.reshape(-1, self.d_inner), self.out_proj.weight.t())
-            t = t.view(b, h, w, self.dim)
+        if self.opts.gate:
+            y = y * F.silu(self.gate_proj(u))
+        if p == 1 or self.opts.gate:  # y is not yet through the output projection
+            if not self.opts.conv_gate:  # t + y @ W^T in one matmul; (B, H, W, D) -> (BHW, D)
+                t = torch.addmm(t.reshape(-1, self.dim), y.reshape(-1, self.d_inner), self.out_proj.weight.t())
+                return self._mlp(t.view(b, h, w, self.dim))
+            y = self.out_proj(y)
+        if self.opts.conv_gate:  # the update gated per pixel at full resolution, in the model width
+            y = y * F.silu(self.conv_gate(u))
+        return self._mlp(t + y)
+
+    def _mlp(self, t: torch.Tensor) -> torch.Tensor:
+        """The optional channel-MLP half, ``t + MLP(LayerNorm(t))``."""
         if self.opts.mlp_ratio > 0:
             t = t + self.mlp(self.norm2(t))
         return t

@@ -147,3 +147,14 @@ def test_with_validation_set_changes_only_the_validation_crops():
         with_validation_set(cfg, ["data.val_count=6"], option="--val-set")
     with pytest.raises(ConfigError, match=r"--eval-set data.val_crop=0: .*val_crops"):
         with_validation_set(cfg, ["data.val_crop=0"])  # whole images take one crop
+
+
+def test_gated_derain_proxy_is_the_fast_one_with_the_recorded_full_resolution_stages():
+    """configs/proxy/derain-gated.yaml is derain-fast.yaml with the stage options of the record's
+    'pool 4, gate at level 1' variant (README)."""
+    sets = ["model.ssm.stage_options={enc1: {scan_pool: 4, gate: true}, dec1: {scan_pool: 4, gate: true}, "
+            "refinement: {scan_pool: 4, gate: true}}"]
+    gated = load_config(CONFIG_DIR / "proxy" / "derain-gated.yaml").to_dict()
+    with_sets = load_config(CONFIG_DIR / "proxy" / "derain-fast.yaml", sets).to_dict()
+    assert config_diff(with_sets, gated) == ["name: 'proxy-derain-fast' -> 'proxy-derain-gated'"]
+    assert gated["model"]["ssm"]["stage_options"]["enc1"] == {"gate": True, "scan_pool": 4}

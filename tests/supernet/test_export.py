@@ -16,6 +16,8 @@ pytest.importorskip("onnxruntime")
     perturb_ssm(SSMBlock(16, directions=["hw", "wh_rev"], scan_pool=2, gate=True, headdim=8)),
     perturb_ssm(SSMBlock(16, channel_attention=True, headdim=8, norm="none", scan_pool=2)),
     perturb_ssm(SSMBlock(16, mlp_ratio=2.0, mlp_conv=True, norm="none", scan_pool=2)),
+    perturb_ssm(SSMBlock(16, conv_gate=True, norm="none", scan_pool=2)),
+    perturb_ssm(SSMBlock(16, conv_gate=True, gate=True, mlp_ratio=1.0)),
 ])
 def test_blocks_round_trip(block, tmp_path):
     torch.manual_seed(0)

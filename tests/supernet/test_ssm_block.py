@@ -251,3 +251,26 @@ def test_mlp_conv_is_a_depthwise_3x3_on_the_hidden_features():
     assert changed[1:4, 2:5].all() and not changed[0].any()
     assert SSMOptions(mlp_ratio=2.0, mlp_conv=True).key() == SSMOptions(mlp_ratio=2.0).key() + "-mc1"
     assert SSMOptions(mlp_conv=True).key() == SSMOptions().key()
+
+
+@pytest.mark.parametrize("pool", [1, 2])
+def test_conv_gate_multiplies_the_update_by_silu_of_a_depthwise_conv(pool):
+    """With ``conv_gate`` the block adds the same update as without it, times SiLU(3x3 depthwise conv of the tokens)
+    at full resolution (computed here with an NCHW conv); the conv starts as the identity, so the gate starts as
+    SiLU(u)."""
+    torch.manual_seed(0)
+    gated = perturb_ssm(SSMBlock(8, conv_gate=True, scan_pool=pool, norm="none")).double()
+    plain = SSMBlock(8, scan_pool=pool, norm="none").double()
+    plain.load_state_dict({k: v for k, v in gated.state_dict().items() if not k.startswith("conv_gate.")})
+    x = torch.randn(1, 8, 7, 9, dtype=torch.float64)
+    u = gated.conv(x)  # the tokens the token path reads (conv_first, no norm)
+    update = plain(x) - u
+    assert torch.allclose(gated(x), u + update * torch.nn.functional.silu(u), atol=1e-10)
+    dw = gated.conv_gate.conv
+    with torch.no_grad():
+        dw.weight.normal_()
+        dw.bias.normal_()
+    z = torch.nn.functional.conv2d(u, dw.weight, dw.bias, padding=1, groups=8)
+    assert torch.allclose(gated(x), u + update * torch.nn.functional.silu(z), atol=1e-10)
+    assert update.abs().max() > 1e-3
+    assert SSMOptions(conv_gate=True).key() == SSMOptions().key() + "-cg1"
