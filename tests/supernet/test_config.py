@@ -158,3 +158,21 @@ def test_gated_derain_proxy_is_the_fast_one_with_the_recorded_full_resolution_st
     with_sets = load_config(CONFIG_DIR / "proxy" / "derain-fast.yaml", sets).to_dict()
     assert config_diff(with_sets, gated) == ["name: 'proxy-derain-fast' -> 'proxy-derain-gated'"]
     assert gated["model"]["ssm"]["stage_options"]["enc1"] == {"gate": True, "scan_pool": 4}
+
+
+def test_conv_gate_denoise_proxy_is_the_fast_one_with_conv_gate_at_levels_2_to_4():
+    """configs/proxy/denoise-conv-gate.yaml is denoise-fast.yaml with the record's 'conv gate at levels 2-4' variant:
+    every stage's SSM block has conv_gate except the pooled full-resolution ones."""
+    from supernet.ssm import SSMOptions
+
+    sets = ["model.ssm.conv_gate=true",
+            "model.ssm.stage_options={enc1: {scan_pool: 2, conv_gate: false}, dec1: {scan_pool: 2, conv_gate: false}, "
+            "refinement: {scan_pool: 2, conv_gate: false}}"]
+    cfg = load_config(CONFIG_DIR / "proxy" / "denoise-conv-gate.yaml")
+    with_sets = load_config(CONFIG_DIR / "proxy" / "denoise-fast.yaml", sets).to_dict()
+    assert config_diff(with_sets, cfg.to_dict()) == ["name: 'proxy-denoise-fast' -> 'proxy-denoise-conv-gate'"]
+    opts = SSMOptions.from_any(cfg.to_dict()["model"]["ssm"])
+    gated = {stage: opts.for_stage(stage).conv_gate for stage in ("enc1", "enc2", "enc3", "latent", "dec3", "dec2",
+                                                                  "dec1", "refinement")}
+    assert gated == {"enc1": False, "enc2": True, "enc3": True, "latent": True, "dec3": True, "dec2": True,
+                     "dec1": False, "refinement": False}
