@@ -33,7 +33,8 @@ projection, multiplied by ``SiLU(3 x 3 depthwise conv of u)`` at full resolution
 starts as the identity. A per-pixel multiplicative path for pooled blocks without ``gate``'s full-resolution
 projections. Measured: at the pooled full-resolution stages it gained nothing on derain and cost nearly as much as
 ``gate`` (record ssm_capacity_derain_proxy_conv_gate); at levels 2-4 it is cheap and gained 0.21-0.24 dB of all-S
-PSNR on denoise, 0.11-0.21 dB on derain, two seeds each (ssm_capacity_*_proxy_*low_res*)), ``norm_stages``
+PSNR on denoise, 0.11-0.21 dB on derain, two seeds each (records ssm_capacity_denoise_proxy_low_res_gates*,
+ssm_capacity_derain_proxy_conv_gate_low_res*)), ``norm_stages``
 (the stages where ``norm`` applies; the others keep the LayerNorm; empty = every stage. ``norm: none`` with
 ``norm_stages: [enc1, enc2, dec2, dec1, refinement]`` drops the norm where it is costly and keeps it at levels 3-4,
 where the residual stream grows: without a norm x, B and C all scale with the input, so the scan's output grows
@@ -343,17 +344,14 @@ class SSMBlock(nn.Module):
             y = _upsample(self._global(pooled), p, h, w)
         if self.opts.gate:
             y = y * F.silu(self.gate_proj(u))
-        if p == 1 or self.opts.gate:  # y is not yet through the output projection
-            if not self.opts.conv_gate:  # t + y @ W^T in one matmul; (B, H, W, D) -> (BHW, D)
-                t = torch.addmm(t.reshape(-1, self.dim), y.reshape(-1, self.d_inner), self.out_proj.weight.t())
-                return self._mlp(t.view(b, h, w, self.dim))
-            y = self.out_proj(y)
+        projected = p > 1 and not self.opts.gate  # y is the update already
         if self.opts.conv_gate:  # the update gated per pixel at full resolution, in the model width
-            y = y * F.silu(self.conv_gate(u))
-        return self._mlp(t + y)
-
-    def _mlp(self, t: torch.Tensor) -> torch.Tensor:
-        """The optional channel-MLP half, ``t + MLP(LayerNorm(t))``."""
+            t = t + (y if projected else self.out_proj(y)) * F.silu(self.conv_gate(u))
+        elif projected:
+            t = t + y
+        else:  # t + y @ W^T in one matmul; (B, H, W, D) -> (BHW, D)
+            t = torch.addmm(t.reshape(-1, self.dim), y.reshape(-1, self.d_inner), self.out_proj.weight.t())
+            t = t.view(b, h, w, self.dim)
         if self.opts.mlp_ratio > 0:
             t = t + self.mlp(self.norm2(t))
         return t
