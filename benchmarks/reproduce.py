@@ -4,6 +4,8 @@
     python benchmarks/reproduce.py --task denoise --scale proxy     # bundled photos, 2 CPU cores, < 1 hour
     python benchmarks/reproduce.py --task deblur --scale full       # Restormer-scale recipe (GPUs + datasets)
     python benchmarks/reproduce.py --task deblur --config configs/proxy/deblur-deep.yaml   # another recipe
+    python benchmarks/reproduce.py --task denoise --from-run runs/reproduce/denoise-proxy --finetune-steps 1200 \
+        --out runs/reproduce/denoise-proxy-ft1200     # same supernet, LUT and search; another fine-tuning budget
 
 Latency is measured end to end in onnxruntime on this CPU (and predicted by the LUT). Our goal: a hybrid >= 3x
 faster than all-T with PSNR within 0.1 dB of all-T trained with the same budget (paper: 3.4x deblurring,
@@ -18,13 +20,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from supernet.config import load_config  # noqa: E402
-from supernet.pipeline import PipelineSpec, run_pipeline  # noqa: E402
+from supernet.checkpoint import config_of, load_checkpoint  # noqa: E402
+from supernet.config import config_diff, load_config  # noqa: E402
+from supernet.pipeline import ROOT, PipelineSpec, reuse_steps, run_pipeline  # noqa: E402
 
 SCALES = {  # scale -> (config pattern, fine-tuning steps per arch)
     "proxy": ("configs/proxy/{task}.yaml", 400),
     "full": ("configs/{task}.yaml", 100000),
 }
+
+
+def _check_same_network(ckpt_path: Path, cfg) -> None:
+    """The reused supernet must be the one this command's config (and --set) would train: same task, seed, model."""
+    if not ckpt_path.is_file():
+        return  # reuse_steps names every missing file
+    stored = config_of(load_checkpoint(ckpt_path)).to_dict()
+    wanted = cfg.to_dict()
+    diff = config_diff({k: stored[k] for k in ("task", "seed", "model")}, {k: wanted[k] for k in ("task", "seed", "model")})
+    if diff:
+        raise ValueError(f"--from-run: {ckpt_path} was trained with another task, seed or model than --config/--set "
+                         f"give: {'; '.join(diff)}")
 
 
 def main() -> None:
@@ -43,6 +58,9 @@ def main() -> None:
                     help="round-robin rounds of the end-to-end timing, pooled (default 10: on a shared host one "
                          "round's speed-up can be 20%% off the pooled one; see benchmarks/retime.py)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--from-run", default=None, metavar="DIR",
+                    help="reuse DIR's supernet, LUT and search (copied into --out, which must differ) and redo only "
+                         "fine-tuning, evaluation and timing: e.g. the same run with another --finetune-steps")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for every training command")
     args = ap.parse_args()
@@ -62,6 +80,13 @@ def main() -> None:
                         finetune_steps=args.finetune_steps or steps, budget_fraction=args.budget_fraction,
                         chosen=("knee", "best_under_budget"), latency_rounds=args.latency_rounds,
                         overrides=args.set)
+    if args.from_run:
+        try:
+            _check_same_network(Path(args.from_run) / "supernet" / "supernet.pt", load_config(config, args.set))
+            copied = reuse_steps(args.from_run, ROOT / spec.out)
+        except (OSError, ValueError) as e:
+            ap.error(str(e))
+        print(f"reused from {args.from_run}: {len(copied)} files copied into {spec.out}", flush=True)
     run_pipeline(spec)
 
 

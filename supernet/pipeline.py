@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,6 +44,34 @@ class PipelineSpec:
     latency_rounds: int = 3  # end-to-end timings: this many round-robin rounds over the compared archs, pooled
     chosen: Sequence[str] = ("knee",)  # keys of chosen.json to fine-tune (knee, best_under_budget)
     overrides: Sequence[str] = field(default_factory=list)  # --set KEY=VALUE for every training command
+
+
+# what a finished run shares with another that differs only from fine-tuning on (another budget, say)
+REUSABLE_STEPS = ("supernet/supernet.pt", "lut.json", "search/chosen.json")
+
+
+def reuse_steps(from_run: str | Path, out: str | Path) -> list[Path]:
+    """Copy ``from_run``'s supernet checkpoint, LUT and search results into ``out`` (files already there stay), so
+    :func:`run_pipeline` on ``out`` redoes only fine-tuning, evaluation and timing. Returns the copied files.
+
+    Raises ``FileNotFoundError`` naming every missing file when ``from_run`` is not a finished run.
+    """
+    src, dst = Path(from_run), Path(out)
+    missing = [str(src / rel) for rel in REUSABLE_STEPS if not (src / rel).is_file()]
+    if missing:
+        raise FileNotFoundError(f"--from-run {src}: not a finished pipeline run, missing {', '.join(missing)}")
+    if src.resolve() == dst.resolve():
+        raise ValueError(f"--from-run {src}: is the output folder itself; give another --out")
+    copied = []
+    for f in [src / "supernet" / "supernet.pt", src / "lut.json", *sorted((src / "search").rglob("*"))]:
+        target = dst / f.relative_to(src)
+        if f.is_file() and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.copy2(f, tmp)
+            os.replace(tmp, target)  # a killed copy never leaves a file that looks finished
+            copied.append(target)
+    return copied
 
 
 def _run(cmd: list[str], log: Path) -> None:

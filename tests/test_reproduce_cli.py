@@ -44,3 +44,56 @@ def test_missing_config_is_a_clear_error(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         _reproduce(monkeypatch, "--task", "deblur", "--config", "configs/proxy/nope.yaml")
     assert "configs/proxy/nope.yaml" in capsys.readouterr().err
+
+
+def _finished_run(root, **extra):
+    for rel in ("supernet/supernet.pt", "lut.json", "search/chosen.json", "search/pareto.png", *extra):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+    return root
+
+
+def test_reuse_steps_copies_supernet_lut_and_search_only(tmp_path):
+    from supernet.pipeline import reuse_steps
+
+    src = _finished_run(tmp_path / "src", **{"subnet-SSSS/subnet.pt": 1, "supernet/checkpoints/last.pt": 1})
+    out = tmp_path / "out"
+    (out / "search").mkdir(parents=True)
+    (out / "search" / "chosen.json").write_text("kept")  # files already there are not overwritten
+    copied = reuse_steps(src, out)
+    assert sorted(str(p.relative_to(out)) for p in copied) == ["lut.json", "search/pareto.png",
+                                                               "supernet/supernet.pt"]
+    assert (out / "search" / "chosen.json").read_text() == "kept"
+    assert not (out / "subnet-SSSS").exists() and not (out / "supernet" / "checkpoints").exists()
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_reuse_steps_names_every_missing_file_and_refuses_its_own_output(tmp_path):
+    from supernet.pipeline import reuse_steps
+
+    (tmp_path / "half" / "supernet").mkdir(parents=True)
+    (tmp_path / "half" / "supernet" / "supernet.pt").write_text("x")
+    with pytest.raises(FileNotFoundError) as e:
+        reuse_steps(tmp_path / "half", tmp_path / "out")
+    assert "lut.json" in str(e.value) and "chosen.json" in str(e.value) and "supernet.pt" not in str(e.value)
+    src = _finished_run(tmp_path / "src")
+    with pytest.raises(ValueError, match="output folder itself"):
+        reuse_steps(src, src)
+
+
+def test_from_run_of_another_network_is_refused_before_copying(monkeypatch, capsys, tmp_path):
+    import torch
+
+    from supernet.config import load_config
+
+    src = _finished_run(tmp_path / "src")
+    cfg = load_config("configs/proxy/deblur.yaml", ["seed=1"])
+    torch.save({"config": cfg.to_dict(), "model": {}}, src / "supernet" / "supernet.pt")
+    with pytest.raises(SystemExit):
+        _reproduce(monkeypatch, "--task", "deblur", "--from-run", str(src), "--out", str(tmp_path / "out"))
+    err = capsys.readouterr().err
+    assert "--from-run" in err and "seed: 1 -> 0" in err
+    assert not (tmp_path / "out").exists()
+    spec = _reproduce(monkeypatch, "--task", "deblur", "--set", "seed=1", "--from-run", str(src),
+                      "--finetune-steps", "7", "--out", str(tmp_path / "out"))
+    assert spec.finetune_steps == 7 and (tmp_path / "out" / "supernet" / "supernet.pt").is_file()
