@@ -34,9 +34,9 @@ def _check_same_network(ckpt_path: Path, cfg) -> None:
     """The reused supernet must be the one this command's config (and --set) would train: same task, seed, model."""
     if not ckpt_path.is_file():
         return  # reuse_steps names every missing file
-    stored = config_of(load_checkpoint(ckpt_path)).to_dict()
-    wanted = cfg.to_dict()
-    diff = config_diff({k: stored[k] for k in ("task", "seed", "model")}, {k: wanted[k] for k in ("task", "seed", "model")})
+    stored, wanted = config_of(load_checkpoint(ckpt_path)).to_dict(), cfg.to_dict()
+    keys = ("task", "seed", "model")
+    diff = config_diff({k: stored[k] for k in keys}, {k: wanted[k] for k in keys})
     if diff:
         raise ValueError(f"--from-run: {ckpt_path} was trained with another task, seed or model than --config/--set "
                          f"give: {'; '.join(diff)}")

@@ -20,7 +20,8 @@ TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_block
     ("float16", []),
     # the options of configs/proxy/denoise-conv-gate.yaml and derain-gated.yaml: conv_gate, pooled and gated stages
     ("bfloat16", ["model.ssm.conv_gate=true", "model.ssm.norm=none", "model.ssm.mlp_ratio=2",
-                  "model.ssm.stage_options={enc1: {scan_pool: 2, conv_gate: false}, refinement: {scan_pool: 4, gate: true}}"]),
+                  "model.ssm.stage_options={enc1: {scan_pool: 2, conv_gate: false}, "
+                  "refinement: {scan_pool: 4, gate: true}}"]),
 ], ids=["bfloat16", "float16", "bfloat16-conv-gate-pooled"])
 def test_amp_phases_on_cuda(tmp_path, dtype, ssm):
     metrics = train_supernet(load_config(None, TINY + ssm + [f"train.amp_dtype={dtype}"]), tmp_path / "run")
