@@ -1,4 +1,7 @@
-"""CUDA: the phases run under AMP (bfloat16, and float16 with a GradScaler) and stay finite."""
+"""CUDA: the phases run under AMP (bfloat16, and float16 with a GradScaler) and stay finite.
+
+Unverified on a GPU so far: on an H200 each case ran past 160 s without a result (benchmarks/results/
+gpu_train_tests_h200.log); allow minutes per case."""
 import pytest
 import torch
 
