@@ -1,6 +1,7 @@
 """Time a finished pipeline run's ONNX files again, for longer, and show how much its measured speed-ups move.
 
     python benchmarks/retime.py --run runs/reproduce/deblur-deep-proxy [--rounds 10] [--repeats 7]
+    python benchmarks/retime.py --run RUN_A --run RUN_B   # several runs in the same rounds: their rows compare
 
 The pipeline's measured column (``make demo``, ``benchmarks/reproduce.py``) is one pass of a few round-robin
 rounds; on a shared host a burst of load can move a ratio by several percent. This reruns the same timing on the
@@ -8,7 +9,9 @@ exported models listed in ``<run>/summary.json`` (same local backend, input shap
 onnxruntime process per model and round, the archs in round-robin order. It prints, per arch, the median of the
 pooled runs, the speed-up over all-T as the ratio of those medians, and the spread of the per-round speed-ups
 (each round's median vs the same round's all-T), so a reader can see whether a ratio near a goal is above it
-or within the noise. Nothing is retrained; the summary is not changed.
+or within the noise. With several ``--run``, every run's models are timed in the same rounds (so two recipes'
+all-S compare directly, not across separate runs' timings), each run gets its own table, and a last column gives
+each row's speed-up over the first run's all-T. Nothing is retrained; the summaries are not changed.
 """
 from __future__ import annotations
 
@@ -34,47 +37,71 @@ def load_run(run: Path) -> dict:
     return summary
 
 
+def input_shape(path: str) -> tuple[int, ...]:
+    import onnx as onnx_lib
+
+    dims = onnx_lib.load(path, load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    return tuple(d.dim_value for d in dims)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", required=True, help="a pipeline output folder holding summary.json")
+    ap.add_argument("--run", required=True, action="append",
+                    help="a pipeline output folder holding summary.json; repeat it to time several runs together")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=7, help="timed runs per model and round (after 2 warm-ups)")
-    ap.add_argument("--threads", type=int, default=None, help="default: the run's own")
+    ap.add_argument("--threads", type=int, default=None, help="default: the runs' own (they must agree)")
     args = ap.parse_args()
     if args.rounds < 1 or args.repeats < 1:
         ap.error("--rounds and --repeats must be >= 1")
-    run = Path(args.run)
-    summary = load_run(run)
-    threads = args.threads or summary["threads"]
-
-    import onnx as onnx_lib
+    runs = [Path(r) for r in args.run]
+    summaries = [load_run(run) for run in runs]
+    own_threads = {s["threads"] for s in summaries}
+    if args.threads is None and len(own_threads) > 1:
+        ap.error(f"the runs were timed with different threads ({sorted(own_threads)}); pass --threads")
+    threads = args.threads or summaries[0]["threads"]
 
     from supernet.pipeline import time_rounds
 
-    onnx = {r["arch"]: r["onnx"] for r in summary["rows"]}
-    base = next(r["arch"] for r in summary["rows"] if r["label"] == "all-T")
-    # the models were exported at the run's resolution with a fixed input shape: time them at exactly that
-    dims = onnx_lib.load(next(iter(onnx.values())), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
-    shape = tuple(d.dim_value for d in dims)
+    # one model per (run, arch): rows of a run that share an arch (all-S, knee, ...) share its timing
+    onnx = {f"{i}:{r['arch']}": r["onnx"] for i, s in enumerate(summaries) for r in s["rows"]}
+    # the models were exported at the runs' resolution with a fixed input shape: time them at exactly that
+    shapes = {name: input_shape(path) for name, path in onnx.items()}
+    shape = next(iter(shapes.values()))
+    if any(s != shape for s in shapes.values()):
+        raise SystemExit("the runs' ONNX inputs differ, so their latencies do not compare: "
+                         + ", ".join(f"{onnx[n]} {s}" for n, s in shapes.items()))
+    several = len(runs) > 1
+
+    def short(name: str) -> str:
+        i, arch = name.split(":", 1)
+        return f"[{i}] {arch}" if several else arch
 
     def report(i: int, medians: dict[str, float]) -> None:
-        print(f"round {i + 1}/{args.rounds}: " + ", ".join(f"{a} {ms:.1f} ms" for a, ms in medians.items()), flush=True)
+        print(f"round {i + 1}/{args.rounds}: " + ", ".join(f"{short(a)} {ms:.1f} ms" for a, ms in medians.items()),
+              flush=True)
 
-    runs = time_rounds(onnx, shape, threads, args.repeats, args.rounds, on_round=report)
-    pooled = {a: [t for r in v for t in r] for a, v in runs.items()}
-    per_round = {a: [statistics.median(r) for r in v] for a, v in runs.items()}
-    medians = {a: statistics.median(v) for a, v in pooled.items()}
-    print(f"\n{run}: {args.rounds} round-robin rounds x {args.repeats} runs at {shape[2]}x{shape[3]}, "
-          f"{threads} threads, onnxruntime (median of the pooled runs; per-round speed-ups: median and range over "
-          "the rounds)\n")
-    print("| | arch | median ms | speed-up vs all-T | per-round speed-up | the run's own measured speed-up |")
-    print("|---|---|---|---|---|---|")
-    for r in summary["rows"]:
-        a = r["arch"]
-        ratios = [t / s for t, s in zip(per_round[base], per_round[a])]
-        print(f"| {r['label']} | `{a}` | {medians[a]:.1f} | {medians[base] / medians[a]:.2f}x | "
-              f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}..{max(ratios):.2f}) | "
-              f"{r['speedup_vs_all_T']:.2f}x |")
+    timed = time_rounds(onnx, shape, threads, args.repeats, args.rounds, on_round=report)
+    per_round = {a: [statistics.median(r) for r in v] for a, v in timed.items()}
+    medians = {a: statistics.median([t for r in v for t in r]) for a, v in timed.items()}
+    first_base = f"0:{next(r['arch'] for r in summaries[0]['rows'] if r['label'] == 'all-T')}"
+    for i, (run, summary) in enumerate(zip(runs, summaries)):
+        base = f"{i}:{next(r['arch'] for r in summary['rows'] if r['label'] == 'all-T')}"
+        print(f"\n{'[%d] ' % i if several else ''}{run}: {args.rounds} round-robin rounds x {args.repeats} runs at "
+              f"{shape[2]}x{shape[3]}, {threads} threads, onnxruntime (median of the pooled runs; per-round "
+              "speed-ups: median and range over the rounds)" + ("; every run's models timed in the same rounds, so "
+                                                               "rows of different runs compare" if several else "")
+              + "\n")
+        extra = " vs [0]'s all-T |" if several else ""
+        print("| | arch | median ms | speed-up vs all-T | per-round speed-up | the run's own measured speed-up |"
+              + extra)
+        print("|---|---|---|---|---|---|" + ("---|" if several else ""))
+        for r in summary["rows"]:
+            a = f"{i}:{r['arch']}"
+            ratios = [t / s for t, s in zip(per_round[base], per_round[a])]
+            print(f"| {r['label']} | `{r['arch']}` | {medians[a]:.1f} | {medians[base] / medians[a]:.2f}x | "
+                  f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}..{max(ratios):.2f}) | "
+                  f"{r['speedup_vs_all_T']:.2f}x |" + (f" {medians[first_base] / medians[a]:.2f}x |" if several else ""))
 
 
 if __name__ == "__main__":
