@@ -101,7 +101,8 @@ def main() -> None:
             ratios = [t / s for t, s in zip(per_round[base], per_round[a])]
             print(f"| {r['label']} | `{r['arch']}` | {medians[a]:.1f} | {medians[base] / medians[a]:.2f}x | "
                   f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}..{max(ratios):.2f}) | "
-                  f"{r['speedup_vs_all_T']:.2f}x |" + (f" {medians[first_base] / medians[a]:.2f}x |" if several else ""))
+                  f"{r['speedup_vs_all_T']:.2f}x |"
+                  + (f" {medians[first_base] / medians[a]:.2f}x |" if several else ""))
 
 
 if __name__ == "__main__":
