@@ -84,9 +84,8 @@ def main() -> None:
     timed = time_rounds(onnx, shape, threads, args.repeats, args.rounds, on_round=report)
     per_round = {a: [statistics.median(r) for r in v] for a, v in timed.items()}
     medians = {a: statistics.median([t for r in v for t in r]) for a, v in timed.items()}
-    first_base = f"0:{next(r['arch'] for r in summaries[0]['rows'] if r['label'] == 'all-T')}"
-    for i, (run, summary) in enumerate(zip(runs, summaries)):
-        base = f"{i}:{next(r['arch'] for r in summary['rows'] if r['label'] == 'all-T')}"
+    bases = [f"{i}:{next(r['arch'] for r in s['rows'] if r['label'] == 'all-T')}" for i, s in enumerate(summaries)]
+    for i, (run, summary, base) in enumerate(zip(runs, summaries, bases)):
         print(f"\n{'[%d] ' % i if several else ''}{run}: {args.rounds} round-robin rounds x {args.repeats} runs at "
               f"{shape[2]}x{shape[3]}, {threads} threads, onnxruntime (median of the pooled runs; per-round "
               "speed-ups: median and range over the rounds)" + ("; every run's models timed in the same rounds, so "
@@ -102,7 +101,7 @@ def main() -> None:
             print(f"| {r['label']} | `{r['arch']}` | {medians[a]:.1f} | {medians[base] / medians[a]:.2f}x | "
                   f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}..{max(ratios):.2f}) | "
                   f"{r['speedup_vs_all_T']:.2f}x |"
-                  + (f" {medians[first_base] / medians[a]:.2f}x |" if several else ""))
+                  + (f" {medians[bases[0]] / medians[a]:.2f}x |" if several else ""))
 
 
 if __name__ == "__main__":

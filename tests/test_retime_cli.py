@@ -17,7 +17,8 @@ def fake_run(folder: Path, size: int, threads: int = 1) -> Path:
     for label, arch, width in (("all-T", "TT", 8), ("all-S", "SS", 4)):
         net = torch.nn.Sequential(torch.nn.Conv2d(3, width, 1), torch.nn.Conv2d(width, 3, 1))
         path = export_onnx(net, torch.randn(1, 3, size, size), folder / "onnx" / f"{arch}.onnx")
-        rows.append({"label": label, "arch": arch, "onnx": str(path), "speedup_vs_all_T": 1.0 if arch == "TT" else 2.0})
+        rows.append({"label": label, "arch": arch, "onnx": str(path),
+                     "speedup_vs_all_T": 1.0 if arch == "TT" else 2.0})
     (folder / "summary.json").write_text(json.dumps({"threads": threads, "rows": rows}))
     return folder
 
