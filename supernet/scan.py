@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from typing import Callable, Optional
 
 import torch
@@ -146,9 +147,20 @@ def mamba_available() -> bool:
     return True
 
 
+def keep_triton_autotuning() -> None:
+    """Ask Triton to keep autotune results on disk (in ``TRITON_CACHE_DIR``) unless the user chose otherwise.
+
+    mamba-ssm autotunes each SSD kernel per shape and dtype on first use: on an H200, 34 keys took 178 s in one
+    tiny training run (``benchmarks/results/gpu_train_tests_h200.log``); without the disk cache every new process
+    pays that again. Set before the kernels are imported; ``TRITON_CACHE_AUTOTUNING=0`` turns it off.
+    """
+    os.environ.setdefault("TRITON_CACHE_AUTOTUNING", "1")
+
+
 def _load_mamba() -> Callable:
     global _MAMBA_SCAN
     if _MAMBA_SCAN is None:
+        keep_triton_autotuning()
         try:
             mod = importlib.import_module("mamba_ssm.ops.triton.ssd_combined")
         except Exception as e:  # a missing compiled extension raises ImportError or OSError

@@ -1,7 +1,10 @@
+import os
+
 import pytest
 import torch
 
-from supernet.scan import chunked_scan, cuda_scan, decayed_cumsum, mamba_available, selective_scan, sequential_scan
+from supernet.scan import (chunked_scan, cuda_scan, decayed_cumsum, keep_triton_autotuning, mamba_available,
+                           selective_scan, sequential_scan)
 
 
 def _inputs(b, L, h, p, n, dtype=torch.float64, device="cpu", seed=0):
@@ -36,6 +39,16 @@ def test_strong_decay_stays_finite():
     x, dt, A, B, C, D = [t.detach() for t in _inputs(1, 200, 1, 4, 4, dtype=torch.float32)]
     y = chunked_scan(x, dt * 50, A * 20, B, C, D, chunk_size=32)
     assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "1"), ("0", "0")])
+def test_triton_autotune_cache_is_a_default_the_user_can_turn_off(monkeypatch, preset, expected):
+    if preset is None:
+        monkeypatch.delenv("TRITON_CACHE_AUTOTUNING", raising=False)
+    else:
+        monkeypatch.setenv("TRITON_CACHE_AUTOTUNING", preset)
+    keep_triton_autotuning()
+    assert os.environ["TRITON_CACHE_AUTOTUNING"] == expected
 
 
 def test_decayed_cumsum_matches_loop():

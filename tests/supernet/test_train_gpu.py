@@ -50,7 +50,7 @@ def test_amp_phases_on_cuda(tmp_path, case):
 @pytest.mark.slow
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_amp_phases_on_triton_kernel(tmp_path):
-    """The same on mamba-ssm's kernel: minutes of first-use autotuning (see the module docstring)."""
+    """The same on mamba-ssm's kernel: minutes of autotuning on a fresh Triton cache (see the module docstring)."""
     from supernet.scan import mamba_available
     if not mamba_available():
         pytest.skip("needs mamba-ssm's kernels")
