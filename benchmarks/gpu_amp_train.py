@@ -46,9 +46,8 @@ def main(argv=None) -> int:
         sys.exit("gpu_amp_train.py needs CUDA (torch.cuda.is_available() is False)")
     tests = load_test_module()
     cases = list(tests.CASES) if args.case == "all" else [args.case]
-    for case in cases:
-        if case not in tests.CASES:
-            sys.exit(f"--case must be all or one of {sorted(tests.CASES)}, got {case!r}")
+    if any(case not in tests.CASES for case in cases):
+        p.error(f"--case must be all or one of {sorted(tests.CASES)}, got {args.case!r}")
     if args.dump_every > 0:
         faulthandler.enable()
         faulthandler.dump_traceback_later(args.dump_every, repeat=True)
@@ -59,8 +58,8 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             metrics, ckpt = tests.train_case(case, args.scan_impl, Path(tmp) / "run")
         torch.cuda.synchronize()
-        finite = all(bool(torch.isfinite(v).all()) for v in ckpt["model"].values() if v.is_floating_point())
-        rows.append((case, time.perf_counter() - start, metrics["supernet"]["all_T"]["psnr"], finite))
+        seconds = time.perf_counter() - start
+        rows.append((case, seconds, metrics["supernet"]["all_T"]["psnr"], tests.finite_weights(ckpt)))
     print(f"{'case':28s} {'wall s':>7s} {'all-T dB':>9s} finite")
     for case, seconds, psnr, finite in rows:
         print(f"{case:28s} {seconds:7.1f} {psnr:9.2f} {finite}")

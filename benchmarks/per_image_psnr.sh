@@ -17,10 +17,12 @@ done
 [ $# -gt 0 ] || { echo "usage: $0 [--tile N] [--held-out] RUN_DIR..." >&2; exit 2; }
 PY=${PY:-.venv/bin/python}
 csv=$(mktemp)
-photos=$(mktemp -d)
-trap 'rm -rf "$csv" "$photos"' EXIT
+log=$(mktemp)
+photos=""
+trap 'rm -rf "$csv" "$log" ${photos:+"$photos"}' EXIT
 DATA=()
 if [ -n "$HELD_OUT" ]; then
+  photos=$(mktemp -d)
   "$PY" - "$photos" <<'PYEOF'
 import shutil, sys
 from pathlib import Path
@@ -37,7 +39,7 @@ for run in "$@"; do
   for sub in "$run"/subnet-*/; do
     [ -f "$sub/subnet.pt" ] || { echo "$sub: no subnet.pt (fine-tuning not finished)" >&2; exit 1; }
     "$PY" train.py eval --checkpoint "$sub/subnet.pt" --csv "$csv" ${TILE:+--tile "$TILE" --overlap 32} \
-      ${DATA[@]+"${DATA[@]}"} > /dev/null 2>&1
+      ${DATA[@]+"${DATA[@]}"} > "$log" 2>&1 || { echo "$sub: train.py eval failed:" >&2; tail -n 5 "$log" >&2; exit 1; }
     echo "$sub${TILE:+ (tile $TILE)}${HELD_OUT:+ (held-out)}: $(tail -n +2 "$csv" | tr -d '\r' | tr '\n' ' ')"
   done
 done

@@ -28,3 +28,10 @@ def test_held_out_photos_are_copied_before_the_runs_are_read(tmp_path):
     r = _run("--held-out", str(tmp_path))
     assert r.returncode == 1 and "no subnet.pt" in r.stderr, r.stderr
     assert _run("--held-out").returncode == 2
+
+
+def test_failed_evaluation_shows_its_error(tmp_path):
+    (tmp_path / "subnet-SS").mkdir()
+    (tmp_path / "subnet-SS" / "subnet.pt").write_text("not a checkpoint")
+    r = _run(str(tmp_path))
+    assert r.returncode == 1 and "train.py eval failed" in r.stderr and "subnet.pt" in r.stderr, r.stderr
