@@ -6,6 +6,8 @@
     python benchmarks/reproduce.py --task deblur --config configs/proxy/deblur-deep.yaml   # another recipe
     python benchmarks/reproduce.py --task denoise --from-run runs/reproduce/denoise-proxy --finetune-steps 1200 \
         --out runs/reproduce/denoise-proxy-ft1200     # same supernet, LUT and search; another fine-tuning budget
+    python benchmarks/reproduce.py --task denoise --from-run runs/reproduce/denoise-proxy --finetune-distill 1 \
+        --out runs/reproduce/denoise-proxy-kd1    # the hybrids also distil the fine-tuned all-T's output
 
 Latency is measured end to end in onnxruntime on this CPU (and predicted by the LUT). Our goal: a hybrid >= 3x
 faster than all-T with PSNR within 0.1 dB of all-T trained with the same budget (paper: 3.4x deblurring,
@@ -22,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet.checkpoint import config_of, load_checkpoint  # noqa: E402
 from supernet.config import config_diff, load_config  # noqa: E402
-from supernet.pipeline import ROOT, PipelineSpec, reuse_steps, run_pipeline  # noqa: E402
+from supernet.pipeline import FINETUNE_TEACHERS, ROOT, PipelineSpec, reuse_steps, run_pipeline  # noqa: E402
 
 SCALES = {  # scale -> (config pattern, fine-tuning steps per arch)
     "proxy": ("configs/proxy/{task}.yaml", 400),
@@ -61,11 +63,19 @@ def main() -> None:
     ap.add_argument("--from-run", default=None, metavar="DIR",
                     help="reuse DIR's supernet, LUT and search (copied into --out, which must differ) and redo only "
                          "fine-tuning, evaluation and timing: e.g. the same run with another --finetune-steps")
+    ap.add_argument("--finetune-distill", type=float, default=0.0, metavar="W",
+                    help="fine-tune every arch but all-T with W x L1 to a frozen teacher's output added to its loss "
+                         "(all-T, the baseline, is always trained by L1 to the ground truth alone)")
+    ap.add_argument("--finetune-teacher", default="all-t", choices=list(FINETUNE_TEACHERS),
+                    help="with --finetune-distill: the fine-tuned all-T baseline (all-t, default) or the supernet's "
+                         "all-T path (supernet)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for every training command")
     args = ap.parse_args()
     if args.latency_rounds < 1:
         ap.error(f"--latency-rounds: expected >= 1, got {args.latency_rounds}")
+    if args.finetune_distill < 0:
+        ap.error(f"--finetune-distill: expected >= 0, got {args.finetune_distill}")
     pattern, steps = SCALES[args.scale]
     config = args.config or pattern.format(task=args.task)
     try:
@@ -79,7 +89,8 @@ def main() -> None:
                         resolution=args.resolution, threads=args.threads,
                         finetune_steps=args.finetune_steps or steps, budget_fraction=args.budget_fraction,
                         chosen=("knee", "best_under_budget"), latency_rounds=args.latency_rounds,
-                        overrides=args.set)
+                        overrides=args.set, finetune_distill=args.finetune_distill,
+                        finetune_teacher=args.finetune_teacher)
     if args.from_run:
         try:
             _check_same_network(Path(args.from_run) / "supernet" / "supernet.pt", load_config(config, args.set))

@@ -81,6 +81,17 @@ class SupernetConfig(PhaseConfig):
 
 
 @dataclass
+class SubnetConfig:
+    """Fine-tuning an extracted arch (``train.py subnet``; optimiser settings from the ``supernet`` phase): optional
+    output distillation, ``distill_weight`` x L1 between the subnet's output and a frozen teacher's. ``teacher``: a
+    checkpoint (a ``subnet.pt``, e.g. the fine-tuned all-T baseline, or a ``supernet.pt``, whose all-T path is
+    used); empty: the all-T path of the supernet the subnet is extracted from (not applied to all-T itself)."""
+
+    distill_weight: float = 0.0
+    teacher: str = ""
+
+
+@dataclass
 class TrainConfig:
     """Loop habits: clipping, AMP, EMA, checkpoint/validation cadence, output folder."""
 
@@ -118,6 +129,7 @@ class Config:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    subnet: SubnetConfig = field(default_factory=SubnetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 

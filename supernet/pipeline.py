@@ -44,6 +44,20 @@ class PipelineSpec:
     latency_rounds: int = 3  # end-to-end timings: this many round-robin rounds over the compared archs, pooled
     chosen: Sequence[str] = ("knee",)  # keys of chosen.json to fine-tune (knee, best_under_budget)
     overrides: Sequence[str] = field(default_factory=list)  # --set KEY=VALUE for every training command
+    # fine-tuning of every arch but all-T adds finetune_distill x L1 to a frozen teacher's output: the fine-tuned
+    # all-T baseline ("all-t") or the supernet's all-T path ("supernet"); all-T itself is always trained by L1 alone
+    finetune_distill: float = 0.0
+    finetune_teacher: str = "all-t"
+
+    def __post_init__(self) -> None:
+        if self.finetune_distill < 0:
+            raise ValueError(f"finetune_distill must be >= 0, got {self.finetune_distill}")
+        if self.finetune_teacher not in FINETUNE_TEACHERS:
+            raise ValueError(f"finetune_teacher must be one of {', '.join(FINETUNE_TEACHERS)}, got "
+                             f"{self.finetune_teacher!r}")
+
+
+FINETUNE_TEACHERS = ("all-t", "supernet")
 
 
 # what a finished run shares with another that differs only from fine-tuning on (another budget, say)
@@ -93,6 +107,17 @@ def _run(cmd: list[str], log: Path) -> None:
 
 def _sets(spec: PipelineSpec) -> list[str]:
     return [a for kv in spec.overrides for a in ("--set", kv)]
+
+
+def _finetune_sets(spec: PipelineSpec, arch, all_t, out: Path) -> list[str]:
+    """The ``--set`` options that give one arch's fine-tuning the spec's output distillation (none for all-T)."""
+    if spec.finetune_distill <= 0:
+        return []
+    if str(arch) == str(all_t):
+        return ["--set", "subnet.distill_weight=0"]
+    sets = ["--set", f"subnet.distill_weight={spec.finetune_distill:g}"]
+    teacher = str(out / f"subnet-{all_t}" / "subnet.pt") if spec.finetune_teacher == "all-t" else ""
+    return sets + ["--set", f"subnet.teacher={teacher}" if teacher else "subnet.teacher=''"]
 
 
 def time_rounds(paths: dict[str, Path | str], shape: tuple[int, ...], threads: int, repeats: int, rounds: int,
@@ -195,7 +220,8 @@ def run_pipeline(spec: PipelineSpec) -> dict:
         sub_dir = out / f"subnet-{arch}"
         if not (sub_dir / "subnet.pt").exists():
             cmd = [py, "train.py", "subnet", "--arch", str(arch), "--from", str(ckpt), "--config", spec.config,
-                   "--steps", str(spec.finetune_steps), "--out", str(sub_dir), *_sets(spec)]
+                   "--steps", str(spec.finetune_steps), "--out", str(sub_dir), *_sets(spec),
+                   *_finetune_sets(spec, arch, archs["all-T"], out)]
             if (sub_dir / "checkpoints" / "last.pt").exists():
                 cmd.append("--resume")
             _run(cmd, log)
@@ -229,6 +255,7 @@ def run_pipeline(spec: PipelineSpec) -> dict:
                      "ssm_blocks_ms": s_parts["ssm"]}
     summary = {"config": spec.config, "task": cfg.task, "resolution": spec.resolution, "threads": spec.threads,
                "finetune_steps": spec.finetune_steps, "rows": rows,
+               "finetune_distill": {"weight": spec.finetune_distill, "teacher": spec.finetune_teacher},
                "input": {"psnr": degraded["psnr"], "ssim": degraded["ssim"], "n": degraded["n"]},
                "pareto_png": str(search_dir / "pareto.png"), "lut": str(lut),
                "fidelity": {k: v for k, v in (lut_obj.fidelity or {}).items() if k in ("mape", "spearman", "n")},
@@ -240,11 +267,19 @@ def run_pipeline(spec: PipelineSpec) -> dict:
     return summary
 
 
+def _distill_note(summary: dict) -> str:
+    kd = summary.get("finetune_distill") or {}
+    if not kd.get("weight"):
+        return ""
+    teacher = "the fine-tuned all-T" if kd.get("teacher") == "all-t" else "the supernet's all-T path"
+    return f"; every arch but all-T also distils {teacher}'s output ({kd['weight']:g} x L1)"
+
+
 def format_table(summary: dict) -> str:
     r0 = next(r for r in summary["rows"] if r["label"] == "all-T")
     lines = [f"ENS {summary['task']} ({summary['config']}), latency at {summary['resolution']}x{summary['resolution']}"
              f" on this CPU ({summary['threads']} threads, onnxruntime, median); every arch fine-tuned "
-             f"{summary['finetune_steps']} steps from the supernet",
+             f"{summary['finetune_steps']} steps from the supernet{_distill_note(summary)}",
              "",
              "| | arch | params (M) | PSNR (dB) | dPSNR vs all-T | SSIM | predicted ms | measured ms | speed-up |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -117,3 +117,13 @@ def test_table_warns_when_all_t_barely_beats_its_input():
     del_input = _summary(30.9, 20.7)
     del del_input["input"]  # a summary written before the row existed still renders
     assert "degraded input" not in format_table(del_input)
+
+
+def test_table_names_the_finetuning_distillation():
+    plain = format_table(_summary(30.9, 20.7))
+    assert "fine-tuned 1 steps from the supernet\n" in plain and "distils" not in plain
+    kd = _summary(30.9, 20.7)
+    kd["finetune_distill"] = {"weight": 0.5, "teacher": "all-t"}
+    assert "every arch but all-T also distils the fine-tuned all-T's output (0.5 x L1)" in format_table(kd)
+    kd["finetune_distill"] = {"weight": 1.0, "teacher": "supernet"}
+    assert "the supernet's all-T path's output (1 x L1)" in format_table(kd)

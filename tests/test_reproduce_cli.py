@@ -97,3 +97,13 @@ def test_from_run_of_another_network_is_refused_before_copying(monkeypatch, caps
     spec = _reproduce(monkeypatch, "--task", "deblur", "--set", "seed=1", "--from-run", str(src),
                       "--finetune-steps", "7", "--out", str(tmp_path / "out"))
     assert spec.finetune_steps == 7 and (tmp_path / "out" / "supernet" / "supernet.pt").is_file()
+
+
+def test_finetune_distillation_is_passed_on_and_checked(monkeypatch, capsys):
+    spec = _reproduce(monkeypatch, "--task", "deblur")
+    assert spec.finetune_distill == 0 and spec.finetune_teacher == "all-t"
+    spec = _reproduce(monkeypatch, "--task", "deblur", "--finetune-distill", "0.5", "--finetune-teacher", "supernet")
+    assert spec.finetune_distill == 0.5 and spec.finetune_teacher == "supernet"
+    with pytest.raises(SystemExit):
+        _reproduce(monkeypatch, "--task", "deblur", "--finetune-distill", "-1")
+    assert "--finetune-distill" in capsys.readouterr().err

@@ -191,7 +191,9 @@ class Trainer:
                     self.logger.scalars(phase.name, {**values, "lr": optimizer.param_groups[0]["lr"],
                                                      "img_per_s": rate}, done)
                     arch_tag = " ".join(str(a) for a in archs if a is not None)
-                    self.logger.info(f"[{phase.name}] step {done}/{pc.steps} loss {values['loss']:.5f} "
+                    terms = [f"{k} {v:.5f}" for k, v in values.items() if k != "loss"]
+                    terms_tag = f" ({', '.join(terms)})" if len(terms) > 1 else ""  # e.g. ground truth + distillation
+                    self.logger.info(f"[{phase.name}] step {done}/{pc.steps} loss {values['loss']:.5f}{terms_tag} "
                                      f"lr {optimizer.param_groups[0]['lr']:.3g} {rate:.1f} img/s {arch_tag}")
             if tc.image_every and done % tc.image_every == 0:
                 self.logger.images(f"{phase.name}/train", inp, out.detach(), target, done)

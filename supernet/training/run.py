@@ -214,6 +214,36 @@ def summary(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def _subnet_teacher(cfg: Config, arch: Arch, from_ckpt: str | Path, logger: RunLogger) -> nn.Module | None:
+    """The frozen network whose output a subnet's fine-tuning distils (``subnet.distill_weight`` > 0), or None.
+
+    ``subnet.teacher`` names a checkpoint (a subnet, or a supernet whose all-T path is used); empty means the all-T
+    path of ``from_ckpt``, which all-T itself does not distil (it would copy its own starting point)."""
+    sc = cfg.subnet
+    if sc.distill_weight < 0:
+        raise ValueError(f"subnet.distill_weight must be >= 0, got {sc.distill_weight}")
+    if sc.distill_weight == 0:
+        return None
+    path = Path(sc.teacher) if sc.teacher else Path(from_ckpt)
+    if not sc.teacher and set("".join(arch.stages)) == {"T"}:
+        logger.info(f"subnet {arch}: no output distillation (subnet.teacher is empty, and the teacher would be this "
+                    "arch's own starting point)")
+        return None
+    if not path.is_file():
+        raise FileNotFoundError(f"subnet.teacher: {path} is not a file (expected a subnet.pt or supernet.pt)")
+    teacher, tcfg = load_model(path, map_location="cpu")
+    if tcfg.task != cfg.task or (tcfg.model.inp_channels, tcfg.model.out_channels) != (
+            cfg.model.inp_channels, cfg.model.out_channels):
+        raise ValueError(f"subnet.teacher: {path} restores {tcfg.task} with {tcfg.model.inp_channels} -> "
+                         f"{tcfg.model.out_channels} channels; this run is {cfg.task} with {cfg.model.inp_channels} -> "
+                         f"{cfg.model.out_channels}")
+    if hasattr(teacher, "set_arch"):  # a supernet: its all-T path
+        teacher = teacher.extract(Arch.uniform(teacher, "T"))
+    logger.info(f"subnet {arch}: output distillation, {sc.distill_weight:g} x L1 to the frozen teacher {path}"
+                f"{'' if sc.teacher else ' (all-T path)'}")
+    return teacher
+
+
 def train_subnet(cfg: Config, arch: Arch, from_ckpt: str | Path, out_dir: str | Path | None = None,
                  steps: int | None = None, resume: bool = False) -> dict:
     """Extract ``arch`` from a supernet checkpoint with its inherited weights and fine-tune it stand-alone
@@ -241,8 +271,11 @@ def train_subnet(cfg: Config, arch: Arch, from_ckpt: str | Path, out_dir: str | 
         train_ds, val_ds = _datasets(cfg)
         trainer = Trainer(cfg, net, env, out, logger, train_ds, val_ds, state,
                           on_metrics=lambda m: _write_metrics(out, env, m))
-        phase = Phase("subnet", pc, PathObjective(net, get_loss(pc.loss, "supernet.loss")), list(net.parameters()),
-                      lambda step: [None], [(str(arch), None)])
+        teacher = _subnet_teacher(cfg, arch, from_ckpt, logger)
+        if teacher is not None:
+            teacher = teacher.to(env.device)
+        objective = PathObjective(net, get_loss(pc.loss, "supernet.loss"), teacher, cfg.subnet.distill_weight)
+        phase = Phase("subnet", pc, objective, list(net.parameters()), lambda step: [None], [(str(arch), None)])
         if "subnet" not in state.phases_done:
             if ckpt is None:
                 state.metrics["inherited"] = trainer.validate(phase, net, 0).get(str(arch))

@@ -1,0 +1,93 @@
+"""Output distillation while fine-tuning an extracted subnet (``subnet.distill_weight``, ``subnet.teacher``) and the
+pipeline's ``finetune_distill``: which teacher, which archs, and the errors that name the key."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from supernet.arch import Arch
+from supernet.checkpoint import load_checkpoint
+from supernet.config import load_config
+from supernet.pipeline import PipelineSpec, _finetune_sets
+from supernet.training import train_subnet, train_supernet
+from supernet.training.logs import RunLogger
+from supernet.training.run import _subnet_teacher
+
+TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_blocks=1", "model.heads=[1,1,1,1]",
+        "data.patch_size=16", "data.batch_size=2", "data.val_count=1", "data.val_crop=32", "data.repeat=1",
+        "data.embedded_images=[astronaut,coffee,chelsea,rocket]", "train.device=cpu", "train.log_every=1",
+        "train.checkpoint_every=50", "train.val_archs=[TTTTSSSS]", "teacher.steps=2", "distill.steps=2",
+        "supernet.steps=2", "teacher.warmup=1", "distill.warmup=1", "supernet.warmup=1"]
+
+
+def tiny(*extra: str):
+    return load_config(None, TINY + list(extra))
+
+
+@pytest.fixture(scope="module")
+def supernet_ckpt(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("kd") / "supernet"
+    train_supernet(tiny(), out)
+    return out / "supernet.pt"
+
+
+def finetuned(ckpt: Path, out: Path, arch: str, *extra: str) -> dict[str, torch.Tensor]:
+    train_subnet(tiny(*extra), Arch.parse(arch), ckpt, out, steps=2)
+    return load_checkpoint(out / "subnet.pt")["model"]
+
+
+def test_distillation_changes_the_update_and_is_logged(supernet_ckpt, tmp_path):
+    plain = finetuned(supernet_ckpt, tmp_path / "plain", "SSSSSSSS")
+    kd = finetuned(supernet_ckpt, tmp_path / "kd", "SSSSSSSS", "subnet.distill_weight=1")
+    assert any(not torch.equal(plain[k], kd[k]) for k in plain)
+    log = (tmp_path / "kd" / "train.log").read_text()
+    assert "output distillation, 1 x L1 to the frozen teacher" in log and "(all-T path)" in log
+    assert "loss_gt" in log and "loss_kd" in log  # both terms on the step lines
+    assert "loss_kd" not in (tmp_path / "plain" / "train.log").read_text()
+
+
+def test_all_t_does_not_distil_its_own_starting_point(supernet_ckpt, tmp_path):
+    finetuned(supernet_ckpt, tmp_path / "t", "TTTTTTTT", "subnet.distill_weight=1")
+    log = (tmp_path / "t" / "train.log").read_text()
+    assert "no output distillation" in log and "loss_kd" not in log
+
+
+def test_a_finetuned_subnet_as_the_teacher(supernet_ckpt, tmp_path):
+    finetuned(supernet_ckpt, tmp_path / "t", "TTTTTTTT")
+    teacher = tmp_path / "t" / "subnet.pt"
+    finetuned(supernet_ckpt, tmp_path / "s", "SSSSSSSS", "subnet.distill_weight=0.5", f"subnet.teacher={teacher}")
+    assert f"0.5 x L1 to the frozen teacher {teacher}\n" in (tmp_path / "s" / "train.log").read_text()
+
+
+def test_bad_teacher_settings_name_the_key(supernet_ckpt, tmp_path):
+    logger = RunLogger(tmp_path / "log")
+    arch = Arch.parse("SSSSSSSS")
+    try:
+        with pytest.raises(FileNotFoundError, match="subnet.teacher: .*nope.pt is not a file"):
+            _subnet_teacher(tiny("subnet.distill_weight=1", f"subnet.teacher={tmp_path / 'nope.pt'}"), arch,
+                            supernet_ckpt, logger)
+        with pytest.raises(ValueError, match="subnet.distill_weight must be >= 0"):
+            _subnet_teacher(tiny("subnet.distill_weight=-1"), arch, supernet_ckpt, logger)
+        with pytest.raises(ValueError, match="subnet.teacher: .* restores denoise .* this run is derain"):
+            _subnet_teacher(tiny("task=derain", "subnet.distill_weight=1"), arch, supernet_ckpt, logger)
+        assert _subnet_teacher(tiny(), arch, supernet_ckpt, logger) is None
+    finally:
+        logger.close()
+
+
+def test_pipeline_gives_every_arch_but_all_t_the_teacher(tmp_path):
+    all_t, all_s = Arch.parse("TTTTTTTT"), Arch.parse("SSSSSSSS")
+    assert _finetune_sets(PipelineSpec(), all_s, all_t, tmp_path) == []
+    spec = PipelineSpec(finetune_distill=0.5)
+    assert _finetune_sets(spec, all_t, all_t, tmp_path) == ["--set", "subnet.distill_weight=0"]
+    assert _finetune_sets(spec, all_s, all_t, tmp_path) == [
+        "--set", "subnet.distill_weight=0.5", "--set", f"subnet.teacher={tmp_path / 'subnet-TTTTTTTT' / 'subnet.pt'}"]
+    supernet_teacher = _finetune_sets(PipelineSpec(finetune_distill=1, finetune_teacher="supernet"), all_s, all_t,
+                                      tmp_path)
+    assert supernet_teacher[-1] == "subnet.teacher=''"
+    assert load_config(None, [supernet_teacher[-1]]).subnet.teacher == ""
+    with pytest.raises(ValueError, match="finetune_teacher must be one of all-t, supernet"):
+        PipelineSpec(finetune_teacher="best")
+    with pytest.raises(ValueError, match="finetune_distill must be >= 0"):
+        PipelineSpec(finetune_distill=-1)
