@@ -2,8 +2,9 @@
 # Per-image PSNR/SSIM of fine-tuned subnets (train.py eval's CSV), whole images and, with TILE set, tiled.
 #   bash benchmarks/per_image_psnr.sh RUN_DIR...            e.g. runs/reproduce/denoise-proxy-conv-gate-seed1
 #   bash benchmarks/per_image_psnr.sh --tile 128 RUN_DIR...  # tiled inference (overlap 32)
-#   bash benchmarks/per_image_psnr.sh --held-out RUN_DIR...  # on scikit-image's motorcycle stereo pair instead:
-#     bundled RGB photos that no embedded training or validation set uses (same degradation, fixed by split_seed)
+#   bash benchmarks/per_image_psnr.sh --held-out RUN_DIR...  # on photos no embedded set uses instead: scikit-image's
+#     motorcycle stereo pair and matplotlib's Grace Hopper portrait (mpl_grace_hopper, a JPEG; named to sort after
+#     the pair so the pair keeps its noise draws); same degradation, fixed by split_seed
 set -euo pipefail
 TILE=""
 HELD_OUT=""
@@ -32,6 +33,8 @@ names = ["motorcycle_left", "motorcycle_right"]
 assert not set(names) & set(EMBEDDED_IMAGES), "a held-out photo is in EMBEDDED_IMAGES"
 for name in names:
     shutil.copy(Path(data.__file__).parent / f"{name}.png", Path(sys.argv[1]) / f"{name}.png")
+from matplotlib import cbook
+shutil.copy(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), Path(sys.argv[1]) / "mpl_grace_hopper.jpg")
 PYEOF
   DATA=(--set data.source=clean --set "data.train_dir=$photos" --set "data.val_dir=$photos")
 fi

@@ -23,7 +23,7 @@ def test_unfinished_subnet_is_named(tmp_path):
 
 
 def test_held_out_photos_are_copied_before_the_runs_are_read(tmp_path):
-    """--held-out first copies the motorcycle pair (failing loudly if it cannot), then reads the runs as usual."""
+    """--held-out first copies the held-out photos (failing loudly if it cannot), then reads the runs as usual."""
     (tmp_path / "subnet-SSSS").mkdir()
     r = _run("--held-out", str(tmp_path))
     assert r.returncode == 1 and "no subnet.pt" in r.stderr, r.stderr
