@@ -113,7 +113,7 @@ def _finetune_sets(spec: PipelineSpec, arch, all_t, out: Path) -> list[str]:
     """The ``--set`` options that give one arch's fine-tuning the spec's output distillation (none for all-T)."""
     if spec.finetune_distill <= 0:
         return []
-    if str(arch) == str(all_t):
+    if arch == all_t:
         return ["--set", "subnet.distill_weight=0"]
     sets = ["--set", f"subnet.distill_weight={spec.finetune_distill:g}"]
     teacher = str(out / f"subnet-{all_t}" / "subnet.pt") if spec.finetune_teacher == "all-t" else ""

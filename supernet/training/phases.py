@@ -76,6 +76,13 @@ class PathObjective(nn.Module):
         if teacher is not None:
             teacher.requires_grad_(False).eval()
 
+    def train(self, mode: bool = True) -> "PathObjective":
+        """Train the network; the frozen teacher stays in eval mode (the loop calls ``objective.train()``)."""
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
     def forward(self, inp: torch.Tensor, target: torch.Tensor, archs: Sequence[Arch | None]
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         total, logs, out = 0.0, {}, inp

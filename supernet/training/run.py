@@ -225,7 +225,7 @@ def _subnet_teacher(cfg: Config, arch: Arch, from_ckpt: str | Path, logger: RunL
     if sc.distill_weight == 0:
         return None
     path = Path(sc.teacher) if sc.teacher else Path(from_ckpt)
-    if not sc.teacher and set("".join(arch.stages)) == {"T"}:
+    if not sc.teacher and arch.count("S") == 0:
         logger.info(f"subnet {arch}: no output distillation (subnet.teacher is empty, and the teacher would be this "
                     "arch's own starting point)")
         return None

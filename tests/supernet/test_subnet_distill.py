@@ -13,16 +13,14 @@ from supernet.pipeline import PipelineSpec, _finetune_sets
 from supernet.training import train_subnet, train_supernet
 from supernet.training.logs import RunLogger
 from supernet.training.run import _subnet_teacher
+from test_train_phases import TINY
 
-TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_blocks=1", "model.heads=[1,1,1,1]",
-        "data.patch_size=16", "data.batch_size=2", "data.val_count=1", "data.val_crop=32", "data.repeat=1",
-        "data.embedded_images=[astronaut,coffee,chelsea,rocket]", "train.device=cpu", "train.log_every=1",
-        "train.checkpoint_every=50", "train.val_archs=[TTTTSSSS]", "teacher.steps=2", "distill.steps=2",
-        "supernet.steps=2", "teacher.warmup=1", "distill.warmup=1", "supernet.warmup=1"]
+# the training tests' tiny network and data, with fewer steps and no intermediate checkpoints
+FEWER_STEPS = ["train.checkpoint_every=50", "teacher.steps=2", "distill.steps=2", "supernet.steps=2"]
 
 
 def tiny(*extra: str):
-    return load_config(None, TINY + list(extra))
+    return load_config(None, TINY + FEWER_STEPS + list(extra))
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +43,18 @@ def test_distillation_changes_the_update_and_is_logged(supernet_ckpt, tmp_path):
     assert "output distillation, 1 x L1 to the frozen teacher" in log and "(all-T path)" in log
     assert "loss_gt" in log and "loss_kd" in log  # both terms on the step lines
     assert "loss_kd" not in (tmp_path / "plain" / "train.log").read_text()
+
+
+def test_the_teacher_stays_in_eval_mode_while_the_net_trains(supernet_ckpt, tmp_path):
+    from supernet.training import PathObjective
+
+    logger = RunLogger(tmp_path / "log")
+    try:
+        teacher = _subnet_teacher(tiny("subnet.distill_weight=1"), Arch.parse("SSSSSSSS"), supernet_ckpt, logger)
+    finally:
+        logger.close()
+    obj = PathObjective(torch.nn.Linear(2, 2), torch.nn.functional.l1_loss, teacher, 1.0).train()
+    assert obj.net.training and not teacher.training
 
 
 def test_all_t_does_not_distil_its_own_starting_point(supernet_ckpt, tmp_path):
