@@ -38,7 +38,9 @@ ssm_capacity_derain_proxy_conv_gate_low_res*)), ``norm_stages``
 (the stages where ``norm`` applies; the others keep the LayerNorm; empty = every stage. ``norm: none`` with
 ``norm_stages: [enc1, enc2, dec2, dec1, refinement]`` drops the norm where it is costly and keeps it at levels 3-4,
 where the residual stream grows: without a norm x, B and C all scale with the input, so the scan's output grows
-with its cube), ``stage_options`` (per-stage overrides of any other option, applied last, e.g. ``{enc1: {scan_pool:
+with its cube), ``bc_bound`` (k > 0: B and C of every token soft-clipped to k tanh(v / k), elementwise on the
+2 x d_state narrow channels, so that without a token norm the scan's output grows linearly in the input instead
+of with its cube; 0 = off), ``stage_options`` (per-stage overrides of any other option, applied last, e.g. ``{enc1: {scan_pool:
 2}, dec1: {scan_pool: 2}, refinement: {scan_pool: 2}}`` scans pooled tokens only at full resolution), ``scan_impl``.
 """
 from __future__ import annotations
@@ -82,6 +84,7 @@ class SSMOptions:
     conv_gate: bool = False
     norm_stages: tuple[str, ...] = ()
     stage_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    bc_bound: float = 0.0
     dt_min: float = 1e-3
     dt_max: float = 0.1
     dt_limit: float = 1.0
@@ -123,6 +126,8 @@ class SSMOptions:
         for name in ("norm", "mlp_norm"):
             if getattr(self, name) not in NORMS:
                 raise ValueError(f"ssm.{name} must be one of {list(NORMS)}, got {getattr(self, name)!r}")
+        if self.bc_bound < 0:
+            raise ValueError(f"ssm.bc_bound must be >= 0 (0: B and C unbounded), got {self.bc_bound}")
         if self.expand <= 0 or self.mlp_ratio < 0:
             raise ValueError(f"ssm.expand must be > 0 and ssm.mlp_ratio >= 0, got {self.expand}, {self.mlp_ratio}")
         for stage, _ in self.stage_options:
@@ -169,6 +174,7 @@ class SSMOptions:
                 + ("-ca1" if self.channel_attention else "")
                 + ("-mc1" if self.mlp_conv and self.mlp_ratio > 0 else "")
                 + ("-cg1" if self.conv_gate else "")
+                + (f"-bc{self.bc_bound:g}" if self.bc_bound else "")
                 + "".join(f"-so{stage}:" + ",".join(f"{k}={v}" for k, v in items) for stage, items in self.stage_options))
 
 
@@ -375,6 +381,8 @@ class SSMBlock(nn.Module):
         b, h, w, _ = u.shape
         parts = self._project(u)
         xs, Bm, Cm, dt = parts[0], *parts[-3:]
+        if opts.bc_bound:  # k tanh(v / k): unchanged near 0, never beyond +-k, so the scan is linear in xs
+            Bm, Cm = (opts.bc_bound * torch.tanh(v / opts.bc_bound) for v in (Bm, Cm))
         if opts.conv_first:
             xs = F.silu(xs)
         else:  # Mamba's order: projection, then depthwise conv (two transposes in onnxruntime)

@@ -18,6 +18,7 @@ pytest.importorskip("onnxruntime")
     perturb_ssm(SSMBlock(16, mlp_ratio=2.0, mlp_conv=True, norm="none", scan_pool=2)),
     perturb_ssm(SSMBlock(16, conv_gate=True, norm="none", scan_pool=2)),
     perturb_ssm(SSMBlock(16, conv_gate=True, gate=True, mlp_ratio=1.0)),
+    perturb_ssm(SSMBlock(16, bc_bound=0.5, conv_gate=True, norm="none", scan_pool=2)),
 ])
 def test_blocks_round_trip(block, tmp_path):
     torch.manual_seed(0)

@@ -16,6 +16,7 @@ VARIANTS = [
     {"channel_attention": True, "headdim": 8, "norm": "none"},
     {"channel_attention": True, "scan_pool": 2, "gate": True, "expand": 2.0},
     {"mlp_ratio": 2.0, "mlp_conv": True, "norm": "none", "scan_pool": 2},
+    {"bc_bound": 0.5, "norm": "none", "directions": ["hw", "wh"], "headdim": 8},
 ]
 
 
@@ -274,3 +275,30 @@ def test_conv_gate_multiplies_the_update_by_silu_of_a_depthwise_conv(pool):
     assert torch.allclose(gated(x), u + update * torch.nn.functional.silu(z), atol=1e-10)
     assert update.abs().max() > 1e-3
     assert SSMOptions(conv_gate=True).key() == SSMOptions().key() + "-cg1"
+
+
+def _update_growth(block: SSMBlock, x: torch.Tensor) -> float:
+    """How much larger the block's update gets when its (already large) input gets 10 times larger."""
+    with torch.no_grad():
+        big, bigger = 100 * x, 1000 * x
+        return float((block(bigger) - block.conv(bigger)).abs().max() / (block(big) - block.conv(big)).abs().max())
+
+
+def test_bc_bound_makes_the_norm_free_update_grow_linearly_with_the_input():
+    """Without a token norm x, B and C all scale with the input and the update grows with its cube; B and C through
+    k tanh(v / k) leave the scan linear in x once dt (clamped anyway) saturates, and a huge k is the unbounded block."""
+    torch.manual_seed(0)
+    free = perturb_ssm(SSMBlock(8, norm="none")).double()
+    bounded = SSMBlock(8, norm="none", bc_bound=1.0).double()
+    bounded.load_state_dict(free.state_dict())
+    x = torch.randn(1, 8, 12, 10, dtype=torch.float64)
+    assert _update_growth(free, x) > 500.0  # ~10^3
+    assert 5.0 < _update_growth(bounded, x) < 20.0  # ~10: B, C and dt saturated
+    huge = SSMBlock(8, norm="none", bc_bound=1e9).double()
+    huge.load_state_dict(free.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(huge(x), free(x), atol=1e-9)
+        assert not torch.allclose(bounded(x), free(x), atol=1e-6)
+    assert SSMOptions(bc_bound=2.0).key() == SSMOptions().key() + "-bc2"
+    with pytest.raises(ValueError, match=r"ssm.bc_bound must be >= 0"):
+        SSMOptions.from_any({"bc_bound": -1})
