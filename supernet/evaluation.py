@@ -8,6 +8,7 @@ overlapping tiles whose outputs are averaged where they overlap.
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +40,20 @@ def evaluate(model: nn.Module, dataset, task: str, tile: int | None = None, over
     previous_arch = getattr(model, "arch", None)
     if arch is not None:
         model.set_arch(Arch.parse(arch, model) if isinstance(arch, str) else arch)
+    evaluated_arch = getattr(model, "arch", None)
     was_training = model.training
     model.eval()
     n = len(dataset) if not max_images else min(max_images, len(dataset))
-    rows, first = [], None
+    rows, first, not_finite = [], None, []
     try:
         for i in tqdm(range(n), desc="eval", disable=not progress, leave=False):
             item = dataset[i]
             x = item["input"].unsqueeze(0).to(device)
             target = item["target"].unsqueeze(0).to(device)
-            y = restore(model, x, tile, overlap).float().clamp(0, 1)
+            y = restore(model, x, tile, overlap).float()
+            if not bool(torch.isfinite(y).all()):
+                not_finite.append(str(item.get("name", i)))
+            y = y.clamp(0, 1)
             kw = dict(data_range=1.0, y_channel=spec.y_channel, crop_border=spec.crop_border)
             rows.append({"name": item.get("name", str(i)), "psnr": float(psnr(y, target, **kw)),
                          "ssim": float(ssim(y, target, **kw))})
@@ -60,6 +65,12 @@ def evaluate(model: nn.Module, dataset, task: str, tile: int | None = None, over
             model.set_arch(previous_arch)
     if not rows:
         raise ValueError("evaluation set is empty")
+    if not_finite:
+        path = f" on path {evaluated_arch}" if evaluated_arch is not None else ""
+        warnings.warn(f"the model's output{path} is not finite (NaN/inf) on {len(not_finite)} of {len(rows)} images "
+                      f"({', '.join(not_finite[:5])}): its PSNR is NaN. A norm-free SSM block (model.ssm.norm: none) "
+                      "can overflow on images unlike its training patches; model.ssm.norm_stages or "
+                      "model.ssm.bc_bound bound it (benchmarks/activation_scale.py shows where)", RuntimeWarning)
     result: dict[str, Any] = {
         "psnr": sum(r["psnr"] for r in rows) / len(rows), "ssim": sum(r["ssim"] for r in rows) / len(rows),
         "n": len(rows), "per_image": rows, "protocol": f"{spec.metric_channel.upper()} channel, "

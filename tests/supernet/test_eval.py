@@ -1,5 +1,6 @@
 """Evaluation: protocol per task, padding to x8, tiled inference, per-image CSV, any arch or subnet."""
 import csv
+import warnings
 
 import pytest
 import torch
@@ -119,3 +120,26 @@ def test_input_quality_scores_the_degraded_inputs_by_the_task_protocol(task):
                                         abs=1e-6)
     # a model that moves its input away from the target scores below the input
     assert evaluate(Shift(0.2), data, task)["psnr"] < got["psnr"]
+
+
+class OverflowOn(Shift):
+    """Pointwise, but its output is inf wherever the input is above ``limit`` (a stand-in for an overflowing block)."""
+
+    def __init__(self, limit: float) -> None:
+        super().__init__(0.0)
+        self.limit = limit
+
+    def forward(self, x):
+        return torch.where(x > self.limit, torch.full_like(x, float("inf")), x + self.delta)
+
+
+def test_non_finite_outputs_are_named_in_a_warning():
+    data = items(n=3, size=(3, 16, 16))
+    for item in data:
+        item["input"] = item["input"] * 0.5
+    data[1]["input"] = data[1]["input"] + 0.45  # only this image crosses the limit
+    with pytest.warns(RuntimeWarning, match=r"not finite \(NaN/inf\) on 1 of 3 images \(img1.png\).*norm_stages"):
+        evaluate(OverflowOn(0.9), data, "denoise")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluate(OverflowOn(2.0), data, "denoise")  # finite everywhere: no warning
