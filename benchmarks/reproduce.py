@@ -8,6 +8,8 @@
         --out runs/reproduce/denoise-proxy-ft1200     # same supernet, LUT and search; another fine-tuning budget
     python benchmarks/reproduce.py --task denoise --from-run runs/reproduce/denoise-proxy --finetune-distill 1 \
         --out runs/reproduce/denoise-proxy-kd1    # the hybrids also distil the fine-tuned all-T's output
+    python benchmarks/reproduce.py --task deblur --from-run runs/reproduce/deblur-proxy --arch SSTSSTSS \
+        --out runs/reproduce/deblur-proxy-named    # also fine-tune a hybrid the search did not choose this time
 
 Latency is measured end to end in onnxruntime on this CPU (and predicted by the LUT). Our goal: a hybrid >= 3x
 faster than all-T with PSNR within 0.1 dB of all-T trained with the same budget (paper: 3.4x deblurring,
@@ -22,9 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from supernet.arch import Arch  # noqa: E402
 from supernet.checkpoint import config_of, load_checkpoint  # noqa: E402
 from supernet.config import config_diff, load_config  # noqa: E402
 from supernet.pipeline import FINETUNE_TEACHERS, ROOT, PipelineSpec, reuse_steps, run_pipeline  # noqa: E402
+from supernet.unet import unet_stage_sizes  # noqa: E402
 
 SCALES = {  # scale -> (config pattern, fine-tuning steps per arch)
     "proxy": ("configs/proxy/{task}.yaml", 400),
@@ -69,6 +73,9 @@ def main() -> None:
     ap.add_argument("--finetune-teacher", default="all-t", choices=list(FINETUNE_TEACHERS),
                     help="with --finetune-distill: the fine-tuned all-T baseline (all-t, default) or the supernet's "
                          "all-T path (supernet)")
+    ap.add_argument("--arch", action="append", default=[], metavar="ARCH", dest="archs",
+                    help="also fine-tune, evaluate and time this arch (repeatable; e.g. a hybrid another seed's "
+                         "search chose), labelled 'named ARCH' in the table")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for every training command")
     args = ap.parse_args()
@@ -79,9 +86,16 @@ def main() -> None:
     pattern, steps = SCALES[args.scale]
     config = args.config or pattern.format(task=args.task)
     try:
-        task = load_config(config, args.set).task
+        cfg = load_config(config, args.set)
     except (OSError, ValueError) as e:  # ConfigError is a ValueError; both messages name the file and key
         ap.error(f"--config {config}: {e}")
+    task = cfg.task
+    sizes = unet_stage_sizes(cfg.model.num_blocks, cfg.model.num_refinement_blocks)
+    for text in args.archs:
+        try:
+            Arch.parse(text, sizes)
+        except ValueError as e:
+            ap.error(f"--arch {text}: {e}")
     if task != args.task:
         ap.error(f"--config {config}: its task is {task!r}, but --task is {args.task!r}")
     name = Path(config).stem if args.config else args.task
@@ -90,7 +104,7 @@ def main() -> None:
                         finetune_steps=args.finetune_steps or steps, budget_fraction=args.budget_fraction,
                         chosen=("knee", "best_under_budget"), latency_rounds=args.latency_rounds,
                         overrides=args.set, finetune_distill=args.finetune_distill,
-                        finetune_teacher=args.finetune_teacher)
+                        finetune_teacher=args.finetune_teacher, extra_archs=tuple(args.archs))
     if args.from_run:
         try:
             _check_same_network(Path(args.from_run) / "supernet" / "supernet.pt", load_config(config, args.set))

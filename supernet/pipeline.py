@@ -43,6 +43,8 @@ class PipelineSpec:
     latency_repeats: int = 7
     latency_rounds: int = 3  # end-to-end timings: this many round-robin rounds over the compared archs, pooled
     chosen: Sequence[str] = ("knee",)  # keys of chosen.json to fine-tune (knee, best_under_budget)
+    # archs to fine-tune, evaluate and time as well, whatever the search chose (e.g. another seed's choice)
+    extra_archs: Sequence[str] = ()
     overrides: Sequence[str] = field(default_factory=list)  # --set KEY=VALUE for every training command
     # fine-tuning of every arch but all-T adds finetune_distill x L1 to a frozen teacher's output: the fine-tuned
     # all-T baseline ("all-t") or the supernet's all-T path ("supernet"); all-T itself is always trained by L1 alone
@@ -215,6 +217,12 @@ def run_pipeline(spec: PipelineSpec) -> dict:
     for key in spec.chosen:
         if isinstance(chosen.get(key), dict) and chosen[key].get("arch"):
             archs[f"ENS {key}"] = Arch.parse(chosen[key]["arch"])
+    for text in spec.extra_archs:
+        try:
+            arch = Arch.parse(text, supernet)
+        except ValueError as e:
+            raise ValueError(f"extra arch {text!r} does not fit the supernet {ckpt}: {e}") from None
+        archs[f"named {arch}"] = arch
     # 4. stand-alone fine-tuning with the same budget for every arch (reruns skip finished ones)
     for label, arch in archs.items():
         sub_dir = out / f"subnet-{arch}"

@@ -24,7 +24,7 @@ def test_tiny_pipeline_produces_every_artefact(tmp_path, capsys):
                         latency_rounds=2,
                         search_args=["--pop-size", "8", "--generations", "2", "--offsprings", "4", "--screen", "0",
                                      "--no-progress"],
-                        overrides=TINY)
+                        overrides=TINY, extra_archs=["STSTSTST"])
     summary = run_pipeline(spec)
     out = tmp_path / "demo"
     assert (out / "supernet" / "supernet.pt").is_file()
@@ -37,6 +37,7 @@ def test_tiny_pipeline_produces_every_artefact(tmp_path, capsys):
         assert len(list(csv.DictReader(f))) >= len(pareto)
     labels = [r["label"] for r in summary["rows"]]
     assert labels[:2] == ["all-T", "all-S"] and any(lab.startswith("ENS") for lab in labels)
+    assert labels[-1] == "named STSTSTST" and (out / "subnet-STSTSTST" / "subnet.pt").is_file()
     for r in summary["rows"]:
         assert r["measured_ms"] > 0 and r["predicted_ms"] > 0 and 0 < r["ssim"] <= 1
         assert (out / "onnx" / f"{r['arch']}.onnx").is_file()

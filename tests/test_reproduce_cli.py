@@ -107,3 +107,13 @@ def test_finetune_distillation_is_passed_on_and_checked(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         _reproduce(monkeypatch, "--task", "deblur", "--finetune-distill", "-1")
     assert "--finetune-distill" in capsys.readouterr().err
+
+
+def test_named_archs_are_passed_on_and_checked_against_the_recipe(monkeypatch, capsys):
+    assert _reproduce(monkeypatch, "--task", "deblur").extra_archs == ()
+    spec = _reproduce(monkeypatch, "--task", "deblur", "--arch", "SSTSSTSS", "--arch", "SSTSSSSS")
+    assert spec.extra_archs == ("SSTSSTSS", "SSTSSSSS")
+    for bad in ("SSTSS", "S-S-S-S-S-S-S-S"):  # too short; block granularity with the wrong block counts
+        with pytest.raises(SystemExit):
+            _reproduce(monkeypatch, "--task", "deblur", "--arch", bad)
+        assert f"--arch {bad}:" in capsys.readouterr().err
