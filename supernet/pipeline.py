@@ -90,8 +90,9 @@ def reuse_steps(from_run: str | Path, out: str | Path) -> list[Path]:
     return copied
 
 
-def _run(cmd: list[str], log: Path) -> None:
-    """Run a step, streaming its output to the terminal and to ``log``; stop the pipeline if it fails."""
+def _run(cmd: list[str], log: Path, tolerated: Sequence[int] = ()) -> int:
+    """Run a step, streaming its output to the terminal and to ``log``; stop the pipeline if it fails with an exit
+    status not in ``tolerated`` (returned, for the caller to handle)."""
     print(f"\n$ {shlex.join(cmd)}", flush=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as f:
@@ -103,8 +104,33 @@ def _run(cmd: list[str], log: Path) -> None:
             sys.stdout.write(line)
             f.write(line)
         rc = proc.wait()
-    if rc != 0:
+    if rc != 0 and rc not in tolerated:
         raise SystemExit(f"pipeline step failed (exit {rc}): {shlex.join(cmd)}\nfull log: {log}")
+    return rc
+
+
+# a fine-tuning that diverged (train.py's exit status DIVERGED_EXIT) leaves this file in the arch's folder: the
+# pipeline reports the arch as diverged and goes on; delete the file (and lower the lr) to fine-tune it again
+DIVERGED_MARKER = "diverged.txt"
+
+
+def _finetune(cmd: list[str], sub_dir: Path, log: Path, required: bool) -> str | None:
+    """Fine-tune one arch. A divergence of an arch that is not ``required`` is written to its marker file and
+    returned (the training's own message) instead of stopping the pipeline."""
+    from supernet.training.cli import DIVERGED_EXIT
+
+    start = log.stat().st_size if log.exists() else 0
+    rc = _run(cmd, log, tolerated=() if required else (DIVERGED_EXIT,))
+    if rc == 0:
+        return None
+    with open(log) as f:
+        f.seek(start)
+        found = [line.strip() for line in f if "not finite" in line]
+    message = found[-1] if found else f"training diverged (exit {rc})"
+    sub_dir.mkdir(parents=True, exist_ok=True)
+    (sub_dir / DIVERGED_MARKER).write_text(message + "\n")
+    print(f"fine-tuning diverged; left out of the table: {sub_dir} ({DIVERGED_MARKER})", flush=True)
+    return message
 
 
 def _sets(spec: PipelineSpec) -> list[str]:
@@ -224,15 +250,23 @@ def run_pipeline(spec: PipelineSpec) -> dict:
             raise ValueError(f"extra arch {text!r} does not fit the supernet {ckpt}: {e}") from None
         archs[f"named {arch}"] = arch
     # 4. stand-alone fine-tuning with the same budget for every arch (reruns skip finished ones)
+    all_t, all_s = archs["all-T"], archs["all-S"]
+    diverged: dict[str, dict[str, str]] = {}
     for label, arch in archs.items():
         sub_dir = out / f"subnet-{arch}"
-        if not (sub_dir / "subnet.pt").exists():
+        message = None
+        if (sub_dir / DIVERGED_MARKER).exists():  # diverged in an earlier run: not retried
+            message = (sub_dir / DIVERGED_MARKER).read_text().strip()
+        elif not (sub_dir / "subnet.pt").exists():
             cmd = [py, "train.py", "subnet", "--arch", str(arch), "--from", str(ckpt), "--config", spec.config,
                    "--steps", str(spec.finetune_steps), "--out", str(sub_dir), *_sets(spec),
-                   *_finetune_sets(spec, arch, archs["all-T"], out)]
+                   *_finetune_sets(spec, arch, all_t, out)]
             if (sub_dir / "checkpoints" / "last.pt").exists():
                 cmd.append("--resume")
-            _run(cmd, log)
+            message = _finetune(cmd, sub_dir, log, required=arch == all_t)  # the baseline must train
+        if message:
+            diverged[label] = {"arch": str(arch), "message": message}
+    archs = {label: arch for label, arch in archs.items() if label not in diverged}
     # 5. evaluation, 6. export and end-to-end latency, 7. the table
     from latency_lut import LUT
     from supernet.data import build_datasets
@@ -252,17 +286,17 @@ def run_pipeline(spec: PipelineSpec) -> dict:
                      "predicted_ms": lut_obj.predict(arch, spec.resolution, spec.resolution)})
     measured = measure_latency(models, spec.resolution, spec.threads, spec.latency_repeats, out / "onnx",
                                channels=cfg.model.inp_channels, rounds=spec.latency_rounds)
-    base = measured[str(archs["all-T"])]
+    base = measured[str(all_t)]
     for r in rows:
         r["measured_ms"] = measured[r["arch"]]
         r["speedup_vs_all_T"] = base / r["measured_ms"]
         r["onnx"] = str(out / "onnx" / f"{r['arch']}.onnx")
-    t_parts = lut_obj.breakdown(archs["all-T"], spec.resolution, spec.resolution)
-    s_parts = lut_obj.breakdown(archs["all-S"], spec.resolution, spec.resolution)
+    t_parts = lut_obj.breakdown(all_t, spec.resolution, spec.resolution)
+    s_parts = lut_obj.breakdown(all_s, spec.resolution, spec.resolution)
     summary_parts = {"fixed_ms": t_parts["fixed"], "transformer_blocks_ms": t_parts["transformer"],
                      "ssm_blocks_ms": s_parts["ssm"]}
     summary = {"config": spec.config, "task": cfg.task, "resolution": spec.resolution, "threads": spec.threads,
-               "finetune_steps": spec.finetune_steps, "rows": rows,
+               "finetune_steps": spec.finetune_steps, "rows": rows, "diverged": diverged,
                "finetune_distill": {"weight": spec.finetune_distill, "teacher": spec.finetune_teacher},
                "input": {"psnr": degraded["psnr"], "ssim": degraded["ssim"], "n": degraded["n"]},
                "pareto_png": str(search_dir / "pareto.png"), "lut": str(lut),
@@ -281,6 +315,11 @@ def _distill_note(summary: dict) -> str:
         return ""
     teacher = "the fine-tuned all-T" if kd.get("teacher") == "all-t" else "the supernet's all-T path"
     return f"; every arch but all-T also distils {teacher}'s output ({kd['weight']:g} x L1)"
+
+
+def _chosen_row(rows: list[dict]) -> dict:
+    """The last row the search chose (the table's last row when none is left: it diverged, say)."""
+    return next((r for r in reversed(rows) if r["label"].startswith("ENS")), rows[-1])
 
 
 def format_table(summary: dict) -> str:
@@ -303,6 +342,8 @@ def format_table(summary: dict) -> str:
             lines += ["", f"WARNING: all-T restores only {gain:+.2f} dB over its degraded input (validation set, "
                           f"{degraded['n']} items): the task is not learnt at this budget, so the PSNR gaps between "
                           f"archs above measure next to nothing."]
+    for label, d in (summary.get("diverged") or {}).items():
+        lines.append(f"| {label} | `{d['arch']}` | fine-tuning diverged, left out: {d['message']} | | | | | | |")
     fid = summary.get("fidelity") or {}
     if fid:
         lines += ["", f"LUT fidelity: MAPE {fid.get('mape', float('nan')):.2f}%, Spearman "
@@ -314,6 +355,6 @@ def format_table(summary: dict) -> str:
                       f"all-T), transformer blocks {t:.1f} ms, SSM blocks {s:.1f} ms: blocks alone {t / s:.2f}x, "
                       f"whole network at most {(f + t) / (f + s):.2f}x"]
     lines += ["", f"Pareto plot: {summary['pareto_png']}",
-              f"ONNX of the chosen arch: {summary['rows'][-1]['onnx']}",
+              f"ONNX of the chosen arch: {_chosen_row(summary['rows'])['onnx']}",
               f"total {summary['minutes']} min"]
     return "\n".join(lines)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from supernet import Arch
-from supernet.pipeline import PipelineSpec, format_table, measure_latency, run_pipeline, time_rounds
+from supernet.pipeline import (DIVERGED_MARKER, PipelineSpec, _finetune, format_table, measure_latency, run_pipeline,
+                               time_rounds)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_blocks=1", "model.heads=[1,1,1,1]",
@@ -128,3 +129,37 @@ def test_table_names_the_finetuning_distillation():
     assert "every arch but all-T also distils the fine-tuned all-T's output (0.5 x L1)" in format_table(kd)
     kd["finetune_distill"] = {"weight": 1.0, "teacher": "supernet"}
     assert "the supernet's all-T path's output (1 x L1)" in format_table(kd)
+
+
+def _exits(status: int, line: str) -> list[str]:
+    return [sys.executable, "-c", f"import sys; print({line!r}); sys.exit({status})"]
+
+
+def test_a_diverged_finetuning_is_recorded_and_left_out_unless_the_arch_is_required(tmp_path, capsys):
+    from supernet.training.cli import DIVERGED_EXIT
+
+    log, sub = tmp_path / "pipeline.log", tmp_path / "subnet-SSSSSSSS"
+    log.write_text("[subnet] an earlier step's loss nan is not finite\n")  # only this command's lines count
+    msg = _finetune(_exits(DIVERGED_EXIT, "[subnet] loss nan is not finite at step 334: training stopped"), sub,
+                    log, required=False)
+    assert msg == "[subnet] loss nan is not finite at step 334: training stopped"
+    assert (sub / DIVERGED_MARKER).read_text().strip() == msg and "left out of the table" in capsys.readouterr().out
+    assert _finetune(_exits(0, "done"), tmp_path / "ok", log, required=False) is None
+    with pytest.raises(SystemExit, match="exit 1"):  # any other failure stops the pipeline
+        _finetune(_exits(1, "error: broken"), tmp_path / "broken", log, required=False)
+    with pytest.raises(SystemExit, match=f"exit {DIVERGED_EXIT}"):  # all-T, the baseline, must train
+        _finetune(_exits(DIVERGED_EXIT, "nan"), tmp_path / "all-t", log, required=True)
+    assert not (tmp_path / "broken" / DIVERGED_MARKER).exists()
+
+
+def test_table_lists_diverged_archs_and_names_the_chosen_onnx():
+    row = {"params_M": 1.0, "ssim": 0.9, "predicted_ms": 10.0, "measured_ms": 10.0, "speedup_vs_all_T": 1.0}
+    summary = {"task": "deblur", "config": "c.yaml", "resolution": 64, "threads": 1, "finetune_steps": 5,
+               "rows": [{**row, "label": "all-T", "arch": "TTTTTTTT", "psnr": 30.0, "onnx": "t.onnx"},
+                        {**row, "label": "ENS knee", "arch": "SSTSSSSS", "psnr": 29.9, "onnx": "knee.onnx"},
+                        {**row, "label": "named SSTSSTSS", "arch": "SSTSSTSS", "psnr": 29.95, "onnx": "n.onnx"}],
+               "diverged": {"all-S": {"arch": "SSSSSSSS", "message": "loss nan is not finite at step 334"}},
+               "pareto_png": "p.png", "minutes": 1.0}
+    table = format_table(summary)
+    assert "| all-S | `SSSSSSSS` | fine-tuning diverged, left out: loss nan is not finite at step 334 |" in table
+    assert "ONNX of the chosen arch: knee.onnx" in table

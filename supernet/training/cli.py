@@ -131,6 +131,10 @@ def cmd_export(args) -> int:
     return 0
 
 
+# exit status of a training stopped by a non-finite loss or gradient (other failures: 1, bad input: 2), so that
+# scripts such as the pipeline can tell a diverged run from a broken one
+DIVERGED_EXIT = 3
+
 COMMANDS = {"supernet": cmd_supernet, "subnet": cmd_subnet, "eval": cmd_eval, "export": cmd_export}
 
 
@@ -142,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:  # TrainingDiverged and friends: the message says what was kept
+        from supernet.training.loop import TrainingDiverged
+
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return DIVERGED_EXIT if isinstance(e, TrainingDiverged) else 1
 
 
 def eval_main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,8 @@ import torch
 from supernet.checkpoint import CheckpointMismatch, load_checkpoint
 from supernet.config import load_config
 from supernet.training import PathObjective, TrainingDiverged, train_supernet
-from supernet.training.cli import main
+from supernet.training import cli
+from supernet.training.cli import DIVERGED_EXIT, main
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_blocks=1", "model.heads=[1,1,1,1]",
@@ -73,3 +74,14 @@ def test_cli_reports_config_errors_without_traceback(tmp_path, capsys):
     rc = main(["supernet", "--config", str(tmp_path / "missing.yaml")])
     assert rc == 2 and "missing.yaml" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("error, status", [(TrainingDiverged("loss nan is not finite"), DIVERGED_EXIT),
+                                           (RuntimeError("out of memory"), 1)])
+def test_cli_exit_status_tells_a_diverged_training_from_other_failures(monkeypatch, capsys, error, status):
+    def fail(args):
+        raise error
+
+    monkeypatch.setitem(cli.COMMANDS, "subnet", fail)
+    assert main(["subnet", "--from", "x.pt", "--arch", "SSSSSSSS"]) == status
+    assert str(error) in capsys.readouterr().err
