@@ -114,6 +114,13 @@ def _run(cmd: list[str], log: Path, tolerated: Sequence[int] = ()) -> int:
 DIVERGED_MARKER = "diverged.txt"
 
 
+def _diverged_message(line: str) -> str:
+    """The training's own words from one log line: progress bars share the line up to their last carriage
+    return, and train.py prefixes its message with ``error: ``."""
+    line = line.rsplit("\r", 1)[-1]
+    return line.split("error: ", 1)[-1].strip()
+
+
 def _finetune(cmd: list[str], sub_dir: Path, log: Path, required: bool) -> str | None:
     """Fine-tune one arch. A divergence of an arch that is not ``required`` is written to its marker file and
     returned (the training's own message) instead of stopping the pipeline."""
@@ -125,7 +132,7 @@ def _finetune(cmd: list[str], sub_dir: Path, log: Path, required: bool) -> str |
         return None
     with open(log) as f:
         f.seek(start)
-        found = [line.strip() for line in f if "not finite" in line]
+        found = [_diverged_message(line) for line in f if "not finite" in line]
     message = found[-1] if found else f"training diverged (exit {rc})"
     sub_dir.mkdir(parents=True, exist_ok=True)
     (sub_dir / DIVERGED_MARKER).write_text(message + "\n")

@@ -152,6 +152,17 @@ def test_a_diverged_finetuning_is_recorded_and_left_out_unless_the_arch_is_requi
     assert not (tmp_path / "broken" / DIVERGED_MARKER).exists()
 
 
+def test_the_diverged_message_drops_the_progress_bar_and_error_prefix(tmp_path):
+    from supernet.training.cli import DIVERGED_EXIT
+
+    # tqdm leaves its bar without a newline; train.py's stderr message then follows on the same line
+    out = ("subnet:  28%|##| 333/1200 [00:22<02:27, loss=0.0084]\rsubnet:  28%|##| 334/1200 [00:22<02:27, loss=nan]"
+           "error: [subnet] loss nan is not finite at step 334: training stopped")
+    cmd = [sys.executable, "-c", f"import sys; sys.stdout.write({out!r} + '\\n'); sys.exit({DIVERGED_EXIT})"]
+    msg = _finetune(cmd, tmp_path / "subnet-SSSSSSSS", tmp_path / "pipeline.log", required=False)
+    assert msg == "[subnet] loss nan is not finite at step 334: training stopped"
+
+
 def test_table_lists_diverged_archs_and_names_the_chosen_onnx():
     row = {"params_M": 1.0, "ssim": 0.9, "predicted_ms": 10.0, "measured_ms": 10.0, "speedup_vs_all_T": 1.0}
     summary = {"task": "deblur", "config": "c.yaml", "resolution": 64, "threads": 1, "finetune_steps": 5,

@@ -216,10 +216,11 @@ class Trainer:
 
     def _diverged(self, phase: Phase, step: int, what: str) -> TrainingDiverged:
         if self.last_good is not None:
-            keep = f"the last good checkpoint {self.ckpt_path} (phase {self.last_good[0]}, step {self.last_good[1]})"
+            keep = (f"the last good checkpoint {self.ckpt_path} (phase {self.last_good[0]}, step {self.last_good[1]}) "
+                    "is kept unchanged")
         else:
-            keep = "no checkpoint was written in this run yet"
-        msg = (f"[{phase.name}] {what} is not finite at step {step + 1}: training stopped; {keep} is kept "
-               f"unchanged. Lower the phase's lr or train.grad_clip, then --resume.")
+            keep = "no checkpoint was written yet"
+        msg = (f"[{phase.name}] {what} is not finite at step {step + 1}: training stopped; {keep}. "
+               f"Lower the phase's lr or train.grad_clip, then --resume.")
         self.logger.info(msg)
         return TrainingDiverged(msg)

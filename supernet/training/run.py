@@ -271,6 +271,8 @@ def train_subnet(cfg: Config, arch: Arch, from_ckpt: str | Path, out_dir: str | 
         train_ds, val_ds = _datasets(cfg)
         trainer = Trainer(cfg, net, env, out, logger, train_ds, val_ds, state,
                           on_metrics=lambda m: _write_metrics(out, env, m))
+        if ckpt is not None:  # a divergence after --resume names the checkpoint it resumed from as the good one
+            trainer.last_good = (ckpt["phase"], ckpt["step"])
         teacher = _subnet_teacher(cfg, arch, from_ckpt, logger)
         if teacher is not None:
             teacher = teacher.to(env.device)

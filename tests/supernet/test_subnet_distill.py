@@ -101,3 +101,26 @@ def test_pipeline_gives_every_arch_but_all_t_the_teacher(tmp_path):
         PipelineSpec(finetune_teacher="best")
     with pytest.raises(ValueError, match="finetune_distill must be >= 0"):
         PipelineSpec(finetune_distill=-1)
+
+
+def test_a_divergence_after_resume_names_the_checkpoint_resumed_from(supernet_ckpt, tmp_path, monkeypatch):
+    from supernet.training import PathObjective, TrainingDiverged
+
+    original, calls = PathObjective.forward, {"n": 0}
+
+    def poisoned_from(first: int):
+        def forward(self, inp, target, archs):
+            calls["n"] += 1
+            loss, logs, out = original(self, inp, target, archs)
+            return (loss * float("nan") if calls["n"] >= first else loss), logs, out
+        return forward
+
+    cfg, arch, out = tiny("train.checkpoint_every=2"), Arch.parse("SSTSSSSS"), tmp_path / "sub"
+    monkeypatch.setattr(PathObjective, "forward", poisoned_from(3))
+    with pytest.raises(TrainingDiverged, match=r"step 3: .*\(phase subnet, step 2\) is kept unchanged"):
+        train_subnet(cfg, arch, supernet_ckpt, out, steps=4)
+    calls["n"] = 0
+    monkeypatch.setattr(PathObjective, "forward", poisoned_from(1))  # still diverges at once after --resume
+    with pytest.raises(TrainingDiverged, match=r"step 3: .*\(phase subnet, step 2\) is kept unchanged"):
+        train_subnet(cfg, arch, supernet_ckpt, out, steps=4, resume=True)
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 2

@@ -54,6 +54,19 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_p
     assert load_checkpoint(tmp_path / "run" / "supernet.pt")["phases_done"][0] == "teacher"
 
 
+def test_a_divergence_before_any_checkpoint_says_so(tmp_path, monkeypatch):
+    original = PathObjective.forward
+
+    def poisoned(self, inp, target, archs):
+        loss, logs, out = original(self, inp, target, archs)
+        return loss * float("nan"), logs, out
+
+    monkeypatch.setattr(PathObjective, "forward", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"not finite at step 1: training stopped; no checkpoint was written "
+                                               r"yet\. Lower the phase's lr"):
+        train_supernet(load_config(None, TINY), tmp_path / "run")
+
+
 def test_resume_with_another_config_lists_the_differing_keys(tmp_path):
     train_supernet(load_config(None, TINY + ["teacher.steps=2"]), tmp_path / "run")
     before = digest(tmp_path / "run" / "checkpoints" / "last.pt")
