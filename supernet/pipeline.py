@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import statistics
@@ -329,13 +330,41 @@ def _chosen_row(rows: list[dict]) -> dict:
     return next((r for r in reversed(rows) if r["label"].startswith("ENS")), rows[-1])
 
 
+DIVERGED_CELL = "fine-tuning diverged, left out: "
+TABLE_HEADER = "| | arch | params (M) | PSNR (dB) | dPSNR vs all-T | SSIM | predicted ms | measured ms | speed-up |"
+
+
+def parse_table(text: str) -> list[dict]:
+    """The rows of the last table ``format_table`` wrote in ``text`` (a run's printed output), for tools that compare
+    runs from their stored outputs: label, arch, psnr, dpsnr, ssim, measured_ms, speedup, or, for an arch whose
+    fine-tuning diverged, label, arch and diverged (the message). Raises ValueError when there is no such table."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.strip() == TABLE_HEADER]
+    if not starts:
+        raise ValueError("no pipeline table (its header row) in the text")
+    rows = []
+    for line in lines[starts[-1] + 2:]:
+        if not line.startswith("| "):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        label, arch = cells[0], cells[1].strip("`")
+        if cells[2].startswith(DIVERGED_CELL):  # the message may hold "|" (older runs kept a progress bar in it)
+            message = re.sub(r"[\s|]+$", "", line.split(DIVERGED_CELL, 1)[1])
+            rows.append({"label": label, "arch": arch, "diverged": _diverged_message(message)})
+        elif arch:  # the degraded-input row has no arch
+            rows.append({"label": label, "arch": arch, "psnr": float(cells[3]), "dpsnr": float(cells[4]),
+                         "ssim": float(cells[5]), "measured_ms": float(cells[7]),
+                         "speedup": float(cells[8].rstrip("x"))})
+    return rows
+
+
 def format_table(summary: dict) -> str:
     r0 = next(r for r in summary["rows"] if r["label"] == "all-T")
     lines = [f"ENS {summary['task']} ({summary['config']}), latency at {summary['resolution']}x{summary['resolution']}"
              f" on this CPU ({summary['threads']} threads, onnxruntime, median); every arch fine-tuned "
              f"{summary['finetune_steps']} steps from the supernet{_distill_note(summary)}",
              "",
-             "| | arch | params (M) | PSNR (dB) | dPSNR vs all-T | SSIM | predicted ms | measured ms | speed-up |",
+             TABLE_HEADER,
              "|---|---|---|---|---|---|---|---|---|"]
     for r in summary["rows"]:
         lines.append(f"| {r['label']} | `{r['arch']}` | {r['params_M']:.2f} | {r['psnr']:.2f} | "
@@ -350,7 +379,7 @@ def format_table(summary: dict) -> str:
                           f"{degraded['n']} items): the task is not learnt at this budget, so the PSNR gaps between "
                           f"archs above measure next to nothing."]
     for label, d in (summary.get("diverged") or {}).items():
-        lines.append(f"| {label} | `{d['arch']}` | fine-tuning diverged, left out: {d['message']} | | | | | | |")
+        lines.append(f"| {label} | `{d['arch']}` | {DIVERGED_CELL}{d['message']} | | | | | | |")
     fid = summary.get("fidelity") or {}
     if fid:
         lines += ["", f"LUT fidelity: MAPE {fid.get('mape', float('nan')):.2f}%, Spearman "

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from supernet import Arch
-from supernet.pipeline import (DIVERGED_MARKER, PipelineSpec, _finetune, format_table, measure_latency, run_pipeline,
-                               time_rounds)
+from supernet.pipeline import (DIVERGED_MARKER, PipelineSpec, _finetune, format_table, measure_latency, parse_table,
+                               run_pipeline, time_rounds)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_blocks=1", "model.heads=[1,1,1,1]",
@@ -174,3 +174,10 @@ def test_table_lists_diverged_archs_and_names_the_chosen_onnx():
     table = format_table(summary)
     assert "| all-S | `SSSSSSSS` | fine-tuning diverged, left out: loss nan is not finite at step 334 |" in table
     assert "ONNX of the chosen arch: knee.onnx" in table
+    rows = parse_table("some log line\n" + table)  # read back, as benchmarks/across_seeds.py reads a record
+    assert [(r["label"], r["arch"]) for r in rows] == [("all-T", "TTTTTTTT"), ("ENS knee", "SSTSSSSS"),
+                                                       ("named SSTSSTSS", "SSTSSTSS"), ("all-S", "SSSSSSSS")]
+    assert rows[1]["psnr"] == 29.9 and rows[1]["dpsnr"] == -0.1 and rows[1]["speedup"] == 1.0
+    assert rows[3]["diverged"] == "loss nan is not finite at step 334"
+    with pytest.raises(ValueError, match="no pipeline table"):
+        parse_table("no table here")
