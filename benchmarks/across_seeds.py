@@ -91,8 +91,10 @@ def main() -> None:
     for name in args.retime:
         timed.update(retime_speedups(load_record(name)))
     archs: list[str] = []
-    for run in runs:
-        archs += [r["arch"] for r in run["rows"] if r["arch"] not in archs]
+    for run in runs:  # first seen first; the knee and best-under-budget rows often repeat an arch
+        for r in run["rows"]:
+            if r["arch"] not in archs:
+                archs.append(r["arch"])
     print("runs:")
     for i, run in enumerate(runs):
         t = timed.get(run["out"])
