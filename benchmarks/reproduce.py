@@ -63,6 +63,9 @@ def main() -> None:
     ap.add_argument("--latency-rounds", type=int, default=10,
                     help="round-robin rounds of the end-to-end timing, pooled (default 10: on a shared host one "
                          "round's speed-up can be 20%% off the pooled one; see benchmarks/retime.py)")
+    ap.add_argument("--lut-calibrate", default="none", choices=["none", "boundary_pairs"],
+                    help="boundary_pairs: the LUT build also times every two consecutive blocks together and "
+                         "corrects its sums (build_lut.py --calibrate); the search's predictions use it")
     ap.add_argument("--out", default=None)
     ap.add_argument("--from-run", default=None, metavar="DIR",
                     help="reuse DIR's supernet, LUT and search (copied into --out, which must differ) and redo only "
@@ -81,6 +84,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.latency_rounds < 1:
         ap.error(f"--latency-rounds: expected >= 1, got {args.latency_rounds}")
+    if args.from_run and args.lut_calibrate != "none":
+        ap.error("--lut-calibrate: --from-run reuses DIR's LUT and search as they are; build a calibrated LUT in a "
+                 "new run (or with build_lut.py --calibrate) instead")
     if args.finetune_distill < 0:
         ap.error(f"--finetune-distill: expected >= 0, got {args.finetune_distill}")
     pattern, steps = SCALES[args.scale]
@@ -104,7 +110,8 @@ def main() -> None:
                         finetune_steps=args.finetune_steps or steps, budget_fraction=args.budget_fraction,
                         chosen=("knee", "best_under_budget"), latency_rounds=args.latency_rounds,
                         overrides=args.set, finetune_distill=args.finetune_distill,
-                        finetune_teacher=args.finetune_teacher, extra_archs=tuple(args.archs))
+                        finetune_teacher=args.finetune_teacher, extra_archs=tuple(args.archs),
+                        lut_calibrate=args.lut_calibrate)
     if args.from_run:
         try:
             _check_same_network(Path(args.from_run) / "supernet" / "supernet.pt", load_config(config, args.set))

@@ -38,6 +38,9 @@ class PipelineSpec:
     lut_repeats: int = 5
     lut_rounds: int = 3  # measure every entry this many times, round-robin, and keep the median (noisy hosts)
     lut_fidelity_archs: int = 10
+    # "boundary_pairs": the LUT build also times every two consecutive blocks together and corrects the sums for
+    # work the runtime fuses across block boundaries (build_lut.py --calibrate); the search then uses the correction
+    lut_calibrate: str = "none"
     search_args: Sequence[str] = ()
     budget_ms: float | None = None
     budget_fraction: float | None = None  # budget = this fraction of the LUT's all-T prediction (e.g. 1/3)
@@ -55,6 +58,10 @@ class PipelineSpec:
     def __post_init__(self) -> None:
         if self.finetune_distill < 0:
             raise ValueError(f"finetune_distill must be >= 0, got {self.finetune_distill}")
+        from latency_lut.build import CALIBRATIONS
+
+        if self.lut_calibrate not in CALIBRATIONS:
+            raise ValueError(f"lut_calibrate must be one of {', '.join(CALIBRATIONS)}, got {self.lut_calibrate!r}")
         if self.finetune_teacher not in FINETUNE_TEACHERS:
             raise ValueError(f"finetune_teacher must be one of {', '.join(FINETUNE_TEACHERS)}, got "
                              f"{self.finetune_teacher!r}")
@@ -141,6 +148,13 @@ def _finetune(cmd: list[str], sub_dir: Path, log: Path, required: bool) -> str |
     return message
 
 
+def _lut_command(spec: PipelineSpec, py: str, lut: Path) -> list[str]:
+    return [py, "build_lut.py", "--backend", "local", "--config", spec.config, *_sets(spec), "--resolution",
+            str(spec.resolution), "--threads", str(spec.threads), "--repeats", str(spec.lut_repeats),
+            "--rounds", str(spec.lut_rounds), "--fidelity-archs", str(spec.lut_fidelity_archs),
+            "--calibrate", spec.lut_calibrate, "--out", str(lut)]
+
+
 def _sets(spec: PipelineSpec) -> list[str]:
     return [a for kv in spec.overrides for a in ("--set", kv)]
 
@@ -215,10 +229,7 @@ def run_pipeline(spec: PipelineSpec) -> dict:
     # 2. latency LUT on this host (the build resumes by itself and skips measured entries)
     if not lut.exists() or "fidelity" not in json.loads(lut.read_text()) or \
             not json.loads(lut.read_text()).get("fidelity"):
-        _run([py, "build_lut.py", "--backend", "local", "--config", spec.config, *_sets(spec), "--resolution",
-              str(spec.resolution), "--threads", str(spec.threads), "--repeats", str(spec.lut_repeats),
-              "--rounds", str(spec.lut_rounds),
-              "--fidelity-archs", str(spec.lut_fidelity_archs), "--out", str(lut)], log)
+        _run(_lut_command(spec, py, lut), log)
     # 3. search
     budget = spec.budget_ms
     if budget is None and spec.budget_fraction:

@@ -181,3 +181,8 @@ def test_table_lists_diverged_archs_and_names_the_chosen_onnx():
     assert rows[3]["diverged"] == "loss nan is not finite at step 334"
     with pytest.raises(ValueError, match="no pipeline table"):
         parse_table("no table here")
+
+
+def test_an_unknown_lut_calibration_is_refused_naming_it():
+    with pytest.raises(ValueError, match="lut_calibrate must be one of none, boundary_pairs, got 'pairs'"):
+        PipelineSpec(lut_calibrate="pairs")

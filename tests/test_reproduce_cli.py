@@ -117,3 +117,16 @@ def test_named_archs_are_passed_on_and_checked_against_the_recipe(monkeypatch, c
         with pytest.raises(SystemExit):
             _reproduce(monkeypatch, "--task", "deblur", "--arch", bad)
         assert f"--arch {bad}:" in capsys.readouterr().err
+
+
+def test_lut_calibration_is_passed_on_and_refused_with_from_run(monkeypatch, capsys, tmp_path):
+    from supernet.pipeline import _lut_command
+
+    assert _reproduce(monkeypatch, "--task", "deblur").lut_calibrate == "none"
+    spec = _reproduce(monkeypatch, "--task", "deblur", "--threads", "1", "--lut-calibrate", "boundary_pairs")
+    cmd = _lut_command(spec, "python", tmp_path / "lut.json")
+    assert cmd[cmd.index("--calibrate") + 1] == "boundary_pairs" and cmd[cmd.index("--threads") + 1] == "1"
+    with pytest.raises(SystemExit):  # the copied LUT would be used as it is: refused, not ignored
+        _reproduce(monkeypatch, "--task", "deblur", "--lut-calibrate", "boundary_pairs", "--from-run", str(tmp_path),
+                   "--out", str(tmp_path / "out"))
+    assert "--lut-calibrate: --from-run reuses" in capsys.readouterr().err
