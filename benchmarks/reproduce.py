@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from latency_lut.build import CALIBRATIONS  # noqa: E402
 from supernet.arch import Arch  # noqa: E402
 from supernet.checkpoint import config_of, load_checkpoint  # noqa: E402
 from supernet.config import config_diff, load_config  # noqa: E402
@@ -63,7 +64,7 @@ def main() -> None:
     ap.add_argument("--latency-rounds", type=int, default=10,
                     help="round-robin rounds of the end-to-end timing, pooled (default 10: on a shared host one "
                          "round's speed-up can be 20%% off the pooled one; see benchmarks/retime.py)")
-    ap.add_argument("--lut-calibrate", default="none", choices=["none", "boundary_pairs"],
+    ap.add_argument("--lut-calibrate", default="none", choices=list(CALIBRATIONS),
                     help="boundary_pairs: the LUT build also times every two consecutive blocks together and "
                          "corrects its sums (build_lut.py --calibrate); the search's predictions use it")
     ap.add_argument("--out", default=None)

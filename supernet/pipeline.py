@@ -148,6 +148,14 @@ def _finetune(cmd: list[str], sub_dir: Path, log: Path, required: bool) -> str |
     return message
 
 
+def _check_lut_calibration(lut: Path, wanted: str) -> None:
+    """A finished LUT is reused as it is: refuse one built with another calibration than the run asks for."""
+    built = (json.loads(lut.read_text()).get("calibration") or {}).get("method", "none")
+    if built != wanted:
+        raise SystemExit(f"{lut}: built with calibration {built!r}, but this run asks for {wanted!r} "
+                         f"(--lut-calibrate); delete the file to rebuild it, or use another --out")
+
+
 def _lut_command(spec: PipelineSpec, py: str, lut: Path) -> list[str]:
     return [py, "build_lut.py", "--backend", "local", "--config", spec.config, *_sets(spec), "--resolution",
             str(spec.resolution), "--threads", str(spec.threads), "--repeats", str(spec.lut_repeats),
@@ -227,9 +235,9 @@ def run_pipeline(spec: PipelineSpec) -> dict:
             cmd.append("--resume")
         _run(cmd, log)
     # 2. latency LUT on this host (the build resumes by itself and skips measured entries)
-    if not lut.exists() or "fidelity" not in json.loads(lut.read_text()) or \
-            not json.loads(lut.read_text()).get("fidelity"):
+    if not lut.exists() or not json.loads(lut.read_text()).get("fidelity"):
         _run(_lut_command(spec, py, lut), log)
+    _check_lut_calibration(lut, spec.lut_calibrate)
     # 3. search
     budget = spec.budget_ms
     if budget is None and spec.budget_fraction:

@@ -186,3 +186,18 @@ def test_table_lists_diverged_archs_and_names_the_chosen_onnx():
 def test_an_unknown_lut_calibration_is_refused_naming_it():
     with pytest.raises(ValueError, match="lut_calibrate must be one of none, boundary_pairs, got 'pairs'"):
         PipelineSpec(lut_calibrate="pairs")
+
+
+def test_a_finished_lut_of_another_calibration_is_refused_not_reused(tmp_path):
+    from supernet.pipeline import _check_lut_calibration
+
+    lut = tmp_path / "lut.json"
+    lut.write_text(json.dumps({"calibration": None, "fidelity": {"mape": 1.0}}))
+    _check_lut_calibration(lut, "none")
+    with pytest.raises(SystemExit, match=r"lut.json: built with calibration 'none', but this run asks for "
+                                         r"'boundary_pairs' \(--lut-calibrate\); delete the file"):
+        _check_lut_calibration(lut, "boundary_pairs")
+    lut.write_text(json.dumps({"calibration": {"method": "boundary_pairs"}, "fidelity": {"mape": 1.0}}))
+    _check_lut_calibration(lut, "boundary_pairs")
+    with pytest.raises(SystemExit, match="built with calibration 'boundary_pairs'"):
+        _check_lut_calibration(lut, "none")
