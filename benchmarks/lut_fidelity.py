@@ -11,7 +11,9 @@ host shared with other jobs (2 cores here) wall-clock times of the same network 
 other jobs came and went; CPU time of a one-thread run leaves out the time the OS gave the cores to them, so the
 block sums can be checked against whole networks at all. On a quiet machine ``--clock wall`` measures the same.
 ``--calibrate boundary_pairs`` also times every two consecutive blocks together and corrects the sums by what
-running them in context saves (the uncalibrated figures are printed too).
+running them in context saves (the uncalibrated figures are printed too); ``--calibrate fit`` scales the transformer
+and SSM block sums to the 10 networks and prints the leave-one-out error too (``benchmarks/lut_refit.py`` compares
+the calibrations on a finished LUT without measuring again).
 Targets (issue 4): MAPE <= 5 % and Spearman >= 0.95 (goal 3 % / 0.98).
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 from pathlib import Path
 
 from latency_lut.cli import main as build_lut
-from latency_lut.lut import LUT
+from latency_lut.lut import CALIBRATIONS, LUT
 
 
 def main() -> int:
@@ -33,7 +35,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--fidelity-repeats", type=int, default=2)
-    p.add_argument("--calibrate", default="boundary_pairs", choices=["none", "boundary_pairs"])
+    p.add_argument("--calibrate", default="boundary_pairs", choices=list(CALIBRATIONS))
     p.add_argument("--models-dir", help="reuse exported models from an earlier build")
     a = p.parse_args()
     config = a.config or ("configs/denoise.yaml" if Path("configs/denoise.yaml").is_file() else None)

@@ -74,6 +74,9 @@ def main() -> None:
     ap.add_argument("--finetune-distill", type=float, default=0.0, metavar="W",
                     help="fine-tune every arch but all-T with W x L1 to a frozen teacher's output added to its loss "
                          "(all-T, the baseline, is always trained by L1 to the ground truth alone)")
+    ap.add_argument("--finetune-feature-distill", type=float, default=0.0, metavar="W",
+                    help="fine-tune every arch but all-T with W x the distance of its 8 U-Net stage outputs to the "
+                         "same teacher's (L1 / mean |teacher|, averaged over stages) added to its loss")
     ap.add_argument("--finetune-teacher", default="all-t", choices=list(FINETUNE_TEACHERS),
                     help="with --finetune-distill: the fine-tuned all-T baseline (all-t, default) or the supernet's "
                          "all-T path (supernet)")
@@ -90,6 +93,8 @@ def main() -> None:
                  "new run (or with build_lut.py --calibrate) instead")
     if args.finetune_distill < 0:
         ap.error(f"--finetune-distill: expected >= 0, got {args.finetune_distill}")
+    if args.finetune_feature_distill < 0:
+        ap.error(f"--finetune-feature-distill: expected >= 0, got {args.finetune_feature_distill}")
     pattern, steps = SCALES[args.scale]
     config = args.config or pattern.format(task=args.task)
     try:
@@ -112,6 +117,7 @@ def main() -> None:
                         chosen=("knee", "best_under_budget"), latency_rounds=args.latency_rounds,
                         overrides=args.set, finetune_distill=args.finetune_distill,
                         finetune_teacher=args.finetune_teacher, extra_archs=tuple(args.archs),
+                        finetune_feature_distill=args.finetune_feature_distill,
                         lut_calibrate=args.lut_calibrate)
     if args.from_run:
         try:

@@ -32,8 +32,9 @@ from supernet.export import DEFAULT_OPSET
 from latency_lut.backends.base import Backend, BackendError
 from latency_lut.enumerate import Layout, padded
 from latency_lut.export_entries import EXPORTER, artifact_path, export_entry, export_module
+from latency_lut.fit import fit_scales, leave_one_out_ape
 from latency_lut.keys import RUNTIME_TAGS
-from latency_lut.lut import LUT, LUTError
+from latency_lut.lut import CALIBRATIONS, FIT_MIN_NETWORKS, LUT, LUTError  # noqa: F401 (re-exported)
 from latency_lut.runners import RunnerOutputError
 from latency_lut.stats import Stats, pool
 
@@ -50,7 +51,7 @@ class BuildOptions:
     fidelity_warmup: int = 1
     fidelity_repeats: int = 5
     rounds: int = 1
-    calibrate: str = "none"  # "none" | "boundary_pairs" (also measure every pair of consecutive blocks)
+    calibrate: str = "none"  # "none" | "boundary_pairs" (also time consecutive block pairs) | "fit" (scale blocks)
     seed: int = 0
     dtype: str = "fp32"
     workdir: Path | None = None
@@ -70,11 +71,13 @@ class BuildOptions:
                              f"got {self.fidelity_archs}")
         if self.calibrate not in CALIBRATIONS:
             raise ValueError(f"--calibrate {self.calibrate!r}: expected one of {CALIBRATIONS}")
+        if self.calibrate == "fit" and self.fidelity_archs < FIT_MIN_NETWORKS:
+            raise ValueError(f"--calibrate fit fits two block scales to the whole networks the build times, so it "
+                             f"needs --fidelity-archs >= {FIT_MIN_NETWORKS}, got {self.fidelity_archs}")
         if self.dtype != "fp32":
             raise ValueError(f"dtype {self.dtype!r}: only fp32 is exported today")
 
 
-CALIBRATIONS: tuple[str, ...] = ("none", "boundary_pairs")
 
 
 class BuildError(RuntimeError):
@@ -111,7 +114,8 @@ def fidelity_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     pred = np.array([r["predicted_ms"] for r in rows], dtype=float)
     meas = np.array([r["measured_ms"] for r in rows], dtype=float)
     ape = np.abs(pred - meas) / meas * 100.0
-    rho = float(spearmanr(pred, meas).statistic) if len(rows) >= 2 else None
+    varies = len(rows) >= 2 and np.ptp(pred) > 0 and np.ptp(meas) > 0  # a rank correlation of a constant is undefined
+    rho = float(spearmanr(pred, meas).statistic) if varies else None
     return {"n": len(rows), "mape": float(ape.mean()), "max_ape": float(ape.max()), "spearman": rho,
             "bias_pct": float(((pred - meas) / meas * 100.0).mean())}
 
@@ -243,6 +247,8 @@ def build(model_cfg: dict[str, Any], backend: Backend, out: str | Path, opts: Bu
         bar.close()
         _stamp(lut, backend, meta, opts)
         lut.calibration = CALIBRATION_RECORDS.get(opts.calibrate)
+        if opts.calibrate == "fit":
+            lut.calibration = fit_calibration(lut, [rows[str(a)] for a in archs], fid_hw)
         if archs:
             finish_fidelity(lut, [rows[str(a)] for a in archs], fid_hw, opts)
             log(format_fidelity(lut.fidelity))
@@ -267,6 +273,9 @@ def finish_fidelity(lut: LUT, rows: list[dict[str, Any]], hw: tuple[int, int], o
     lut.fidelity = {"resolution": list(hw), "warmup": opts.fidelity_warmup, "repeats": opts.fidelity_repeats,
                     "rounds": opts.rounds, "complete": True, **fidelity_summary(rows), "archs": rows,
                     "uncalibrated": {k: raw[k] for k in ("mape", "max_ape", "bias_pct", "spearman")}}
+    cal = lut.calibration or {}
+    if cal.get("method") == "fit":  # in-sample figures above; the leave-one-out ones say what to expect elsewhere
+        lut.fidelity["fit"] = {k: cal[k] for k in ("scales", "loo_mape", "loo_max_ape")}
     return lut.fidelity
 
 
@@ -277,12 +286,32 @@ def format_fidelity(fid: dict[str, Any]) -> str:
         lines.append(f"  {r['arch']:<40} predicted {r['predicted_ms']:9.1f} ms  measured {r['measured_ms']:9.1f} ms"
                      f"  ({ape:4.1f}%)")
     lines.append(f"  MAPE {fid['mape']:.2f}%  max {fid['max_ape']:.2f}%  bias {fid['bias_pct']:+.2f}%  "
-                 f"Spearman {fid['spearman']:.3f}  n {fid['n']}")
+                 f"Spearman {format_rho(fid['spearman'])}  n {fid['n']}")
     raw = fid.get("uncalibrated")
     if raw and any(r.get("predicted_uncalibrated_ms") != r["predicted_ms"] for r in fid["archs"]):
         lines.append(f"  without calibration: MAPE {raw['mape']:.2f}%  max {raw['max_ape']:.2f}%  "
-                     f"bias {raw['bias_pct']:+.2f}%  Spearman {raw['spearman']:.3f}")
+                     f"bias {raw['bias_pct']:+.2f}%  Spearman {format_rho(raw['spearman'])}")
+    fit = fid.get("fit")
+    if fit:
+        lines.append(f"  fitted to these networks: transformer blocks x {fit['scales']['transformer']:.3f}, SSM blocks "
+                     f"x {fit['scales']['ssm']:.3f}; leave-one-out MAPE {fit['loo_mape']:.2f}%  "
+                     f"max {fit['loo_max_ape']:.2f}%")
     return "\n".join(lines)
+
+
+def format_rho(rho: float | None) -> str:
+    return "n/a (constant)" if rho is None else f"{rho:.3f}"
+
+
+def fit_calibration(lut: LUT, rows: list[dict[str, Any]], hw: tuple[int, int]) -> dict[str, Any]:
+    """The ``fit`` calibration record: block scales fitted to the timed networks, and their leave-one-out error."""
+    data = [{**lut.breakdown(r["arch"], *hw), "measured_ms": r["measured_ms"]} for r in rows]
+    loo = leave_one_out_ape(data)
+    return {"method": "fit", "scales": fit_scales(data), "n": len(data), "resolution": list(hw),
+            "loo_mape": float(np.mean(loo)), "loo_max_ape": float(np.max(loo)),
+            "description": "fixed parts + scale x transformer blocks + scale x SSM blocks, the two scales fitted "
+                           "(non-negative least squares on relative error) to the whole networks timed at "
+                           "'resolution'; loo_*: each network predicted by the scales fitted to the others"}
 
 
 def _today() -> str:

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from latency_lut.backends import BACKENDS
 from latency_lut.backends.base import Backend
 from latency_lut.enumerate import parse_resolution
+from latency_lut.lut import CALIBRATIONS, FIT_MIN_NETWORKS
 from latency_lut.runners import BUILTIN_RUNNERS, make_runner
 
 
@@ -40,9 +41,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fidelity-repeats", type=int, default=5)
     p.add_argument("--rounds", type=int, default=1, help="measure everything this many times, round-robin, in "
                                                          "separate processes, and pool the runs (shared hosts)")
-    p.add_argument("--calibrate", default="none", choices=["none", "boundary_pairs"],
+    p.add_argument("--calibrate", default="none", choices=list(CALIBRATIONS),
                    help="boundary_pairs: also measure every two consecutive blocks together and correct the sums "
-                        "for work the runtime fuses or overlaps across block boundaries")
+                        "for work the runtime fuses or overlaps across block boundaries; fit: scale the "
+                        "transformer and SSM block sums to the whole networks timed for fidelity (needs "
+                        f"--fidelity-archs >= {FIT_MIN_NETWORKS}; reports the leave-one-out error)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random fidelity archs")
     p.add_argument("--keep-models", action="store_true", help="keep the exported entry/network models")
     p.add_argument("--engine", default="onnxruntime", choices=["onnxruntime", "torch"],

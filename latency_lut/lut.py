@@ -10,7 +10,7 @@ Schema (JSON, ``version`` 1; see ``latency_lut/SCHEMA.md``)::
       "model":    {...},                    # HybridUNet constructor args the keys were made from
       "resolutions": [[256, 256]],          # H, W the blocks were measured for
       "entries":  {"<key>": {"median": ms, "p10": ms, "p90": ms, "n": int, "warmup": int, ...}},
-      "calibration": null | {"method": "boundary_pairs" | "linear", ...},
+      "calibration": null | {"method": "boundary_pairs" | "fit" | "linear", ...},
       "fidelity": null | {"resolution": [H, W], "n": int, "mape": %, "spearman": rho, "max_ape": %,
                           "archs": [{"arch": str, "predicted_ms": ms, "measured_ms": ms, ...}], ...},
       "created": ISO date, "command": "python build_lut.py ..."
@@ -31,6 +31,7 @@ from typing import Any
 from supernet.arch import Arch
 
 from latency_lut.enumerate import Layout, padded, parse_resolution
+from latency_lut.fit import FITTED_PARTS, predict_with
 from latency_lut.stats import Stats
 
 SCHEMA_VERSION = 1
@@ -41,6 +42,8 @@ OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "calibration": (dict, type(None)), "fidelity": (dict, type(None)), "created": str, "command": str,
 }
 RUNTIME_REQUIRED: tuple[str, ...] = ("tag", "dtype")
+CALIBRATIONS: tuple[str, ...] = ("none", "boundary_pairs", "fit")  # build_lut.py --calibrate
+FIT_MIN_NETWORKS = 5  # --calibrate fit: two scales, and enough networks left for a meaningful leave-one-out error
 
 
 class LUTError(ValueError):
@@ -142,6 +145,13 @@ class LUT:
                 entries[key] = Stats.from_json(stats, where=f"entries.{key}")
             except ValueError as e:
                 raise LUTError(f"{where}: field {e}") from None
+        cal = data.get("calibration")
+        if cal is not None and cal.get("method") == "fit":
+            scales = cal.get("scales")
+            if not (isinstance(scales, dict) and set(FITTED_PARTS) <= set(scales)
+                    and all(isinstance(scales[p], (int, float)) and scales[p] >= 0 for p in FITTED_PARTS)):
+                raise LUTError(f"{where}: field 'calibration.scales' must map {', '.join(FITTED_PARTS)} to numbers "
+                               f">= 0, got {scales!r}")
         fid = data.get("fidelity")
         if fid is not None:
             for k in ("mape", "spearman", "n", "archs"):
@@ -212,8 +222,12 @@ class LUT:
 
         Calibration ``boundary_pairs``: for every two blocks that follow each other directly, add what running them
         together costs beyond running them apart (``pair - first - second``, measured as its own entry), which
-        captures work the runtime fuses or overlaps across a block boundary. ``linear``: ``sum * scale + offset``.
+        captures work the runtime fuses or overlaps across a block boundary. ``fit``: ``fixed + s_T * transformer
+        blocks + s_S * SSM blocks`` with the scales fitted to the build's whole networks (``latency_lut/fit.py``).
+        ``linear``: ``sum * scale + offset``.
         """
+        if calibrated and (self.calibration or {}).get("method") == "fit":
+            return predict_with(self.calibration["scales"], self.breakdown(arch, h, w))
         keys = self.keys_for(arch, h, w)
         method = (self.calibration or {}).get("method") if calibrated else None
         hw = padded(parse_resolution([h, w if w is not None else h]))

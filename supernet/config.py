@@ -85,10 +85,14 @@ class SubnetConfig:
     """Fine-tuning an extracted arch (``train.py subnet``; optimiser settings from the ``supernet`` phase): optional
     output distillation, ``distill_weight`` x L1 between the subnet's output and a frozen teacher's. ``teacher``: a
     checkpoint (a ``subnet.pt``, e.g. the fine-tuned all-T baseline, or a ``supernet.pt``, whose all-T path is
-    used); empty: the all-T path of the supernet the subnet is extracted from (not applied to all-T itself)."""
+    used); empty: the all-T path of the supernet the subnet is extracted from (not applied to all-T itself).
+    ``feature_distill_weight``: also that weight x the mean over the 8 U-Net stages of L1(subnet stage output, teacher
+    stage output) / mean |teacher stage output| (the hybrid's blocks learn the teacher's features, not only its
+    image)."""
 
     distill_weight: float = 0.0
     teacher: str = ""
+    feature_distill_weight: float = 0.0
 
 
 @dataclass

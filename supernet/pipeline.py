@@ -54,14 +54,20 @@ class PipelineSpec:
     # all-T baseline ("all-t") or the supernet's all-T path ("supernet"); all-T itself is always trained by L1 alone
     finetune_distill: float = 0.0
     finetune_teacher: str = "all-t"
+    # and finetune_feature_distill x the distance of its 8 stage outputs to the same teacher's (subnet.feature_...)
+    finetune_feature_distill: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.finetune_distill < 0:
-            raise ValueError(f"finetune_distill must be >= 0, got {self.finetune_distill}")
-        from latency_lut.build import CALIBRATIONS
+        for key in ("finetune_distill", "finetune_feature_distill"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
+        from latency_lut.lut import CALIBRATIONS, FIT_MIN_NETWORKS
 
         if self.lut_calibrate not in CALIBRATIONS:
             raise ValueError(f"lut_calibrate must be one of {', '.join(CALIBRATIONS)}, got {self.lut_calibrate!r}")
+        if self.lut_calibrate == "fit" and self.lut_fidelity_archs < FIT_MIN_NETWORKS:
+            raise ValueError(f"lut_calibrate 'fit' fits block scales to the LUT's fidelity networks: needs "
+                             f"lut_fidelity_archs >= {FIT_MIN_NETWORKS}, got {self.lut_fidelity_archs}")
         if self.finetune_teacher not in FINETUNE_TEACHERS:
             raise ValueError(f"finetune_teacher must be one of {', '.join(FINETUNE_TEACHERS)}, got "
                              f"{self.finetune_teacher!r}")
@@ -168,12 +174,16 @@ def _sets(spec: PipelineSpec) -> list[str]:
 
 
 def _finetune_sets(spec: PipelineSpec, arch, all_t, out: Path) -> list[str]:
-    """The ``--set`` options that give one arch's fine-tuning the spec's output distillation (none for all-T)."""
-    if spec.finetune_distill <= 0:
+    """The ``--set`` options that give one arch's fine-tuning the spec's output and stage-feature distillation
+    (none for all-T)."""
+    features = spec.finetune_feature_distill > 0
+    if spec.finetune_distill <= 0 and not features:
         return []
     if arch == all_t:
-        return ["--set", "subnet.distill_weight=0"]
+        return ["--set", "subnet.distill_weight=0"] + (["--set", "subnet.feature_distill_weight=0"] if features else [])
     sets = ["--set", f"subnet.distill_weight={spec.finetune_distill:g}"]
+    if features:
+        sets += ["--set", f"subnet.feature_distill_weight={spec.finetune_feature_distill:g}"]
     teacher = str(out / f"subnet-{all_t}" / "subnet.pt") if spec.finetune_teacher == "all-t" else ""
     return sets + ["--set", f"subnet.teacher={teacher}" if teacher else "subnet.teacher=''"]
 
@@ -324,10 +334,11 @@ def run_pipeline(spec: PipelineSpec) -> dict:
                      "ssm_blocks_ms": s_parts["ssm"]}
     summary = {"config": spec.config, "task": cfg.task, "resolution": spec.resolution, "threads": spec.threads,
                "finetune_steps": spec.finetune_steps, "rows": rows, "diverged": diverged,
-               "finetune_distill": {"weight": spec.finetune_distill, "teacher": spec.finetune_teacher},
+               "finetune_distill": {"weight": spec.finetune_distill, "teacher": spec.finetune_teacher,
+                                    "feature_weight": spec.finetune_feature_distill},
                "input": {"psnr": degraded["psnr"], "ssim": degraded["ssim"], "n": degraded["n"]},
                "pareto_png": str(search_dir / "pareto.png"), "lut": str(lut),
-               "fidelity": {k: v for k, v in (lut_obj.fidelity or {}).items() if k in ("mape", "spearman", "n")},
+               "fidelity": {k: v for k, v in (lut_obj.fidelity or {}).items() if k in ("mape", "spearman", "n", "fit")},
                "lut_breakdown": summary_parts, "minutes": round((time.time() - t_start) / 60, 1)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = format_table(summary)
@@ -338,10 +349,13 @@ def run_pipeline(spec: PipelineSpec) -> dict:
 
 def _distill_note(summary: dict) -> str:
     kd = summary.get("finetune_distill") or {}
-    if not kd.get("weight"):
+    if not kd.get("weight") and not kd.get("feature_weight"):
         return ""
     teacher = "the fine-tuned all-T" if kd.get("teacher") == "all-t" else "the supernet's all-T path"
-    return f"; every arch but all-T also distils {teacher}'s output ({kd['weight']:g} x L1)"
+    what = [f"output ({kd['weight']:g} x L1)"] if kd.get("weight") else []
+    if kd.get("feature_weight"):
+        what.append(f"stage features ({kd['feature_weight']:g} x distance)")
+    return f"; every arch but all-T also distils {teacher}'s {' and '.join(what)}"
 
 
 def _chosen_row(rows: list[dict]) -> dict:
@@ -401,8 +415,10 @@ def format_table(summary: dict) -> str:
         lines.append(f"| {label} | `{d['arch']}` | {DIVERGED_CELL}{d['message']} | | | | | | |")
     fid = summary.get("fidelity") or {}
     if fid:
+        rho = fid.get("spearman")
+        fit = f" (fitted to them; leave-one-out MAPE {fid['fit']['loo_mape']:.2f}%)" if fid.get("fit") else ""
         lines += ["", f"LUT fidelity: MAPE {fid.get('mape', float('nan')):.2f}%, Spearman "
-                      f"{fid.get('spearman', float('nan')):.3f} over {fid.get('n')} whole networks"]
+                      f"{'n/a' if rho is None else f'{rho:.3f}'} over {fid.get('n')} whole networks{fit}"]
     parts = summary.get("lut_breakdown")
     if parts:
         f, t, s = parts["fixed_ms"], parts["transformer_blocks_ms"], parts["ssm_blocks_ms"]

@@ -129,6 +129,11 @@ def test_table_names_the_finetuning_distillation():
     assert "every arch but all-T also distils the fine-tuned all-T's output (0.5 x L1)" in format_table(kd)
     kd["finetune_distill"] = {"weight": 1.0, "teacher": "supernet"}
     assert "the supernet's all-T path's output (1 x L1)" in format_table(kd)
+    kd["finetune_distill"] = {"weight": 3.0, "teacher": "all-t", "feature_weight": 0.02}
+    assert ("every arch but all-T also distils the fine-tuned all-T's output (3 x L1) and stage features "
+            "(0.02 x distance)") in format_table(kd)
+    kd["finetune_distill"] = {"weight": 0.0, "teacher": "all-t", "feature_weight": 0.5}
+    assert "also distils the fine-tuned all-T's stage features (0.5 x distance)\n" in format_table(kd)
 
 
 def _exits(status: int, line: str) -> list[str]:
@@ -184,8 +189,23 @@ def test_table_lists_diverged_archs_and_names_the_chosen_onnx():
 
 
 def test_an_unknown_lut_calibration_is_refused_naming_it():
-    with pytest.raises(ValueError, match="lut_calibrate must be one of none, boundary_pairs, got 'pairs'"):
+    with pytest.raises(ValueError, match="lut_calibrate must be one of none, boundary_pairs, fit, got 'pairs'"):
         PipelineSpec(lut_calibrate="pairs")
+    with pytest.raises(ValueError, match="needs lut_fidelity_archs >= 5, got 3"):
+        PipelineSpec(lut_calibrate="fit", lut_fidelity_archs=3)
+
+
+def test_table_names_a_fitted_lut_and_its_leave_one_out_error():
+    row = {"params_M": 1.0, "ssim": 0.9, "predicted_ms": 10.0, "measured_ms": 10.0, "speedup_vs_all_T": 1.0,
+           "psnr": 30.0, "onnx": "t.onnx"}
+    summary = {"task": "deblur", "config": "c.yaml", "resolution": 64, "threads": 1, "finetune_steps": 5,
+               "rows": [{**row, "label": "all-T", "arch": "TTTTTTTT"},
+                        {**row, "label": "ENS knee", "arch": "SSSSSSSS"}],
+               "pareto_png": "p.png", "minutes": 1.0,
+               "fidelity": {"mape": 0.5, "spearman": None, "n": 10,
+                            "fit": {"scales": {"transformer": 0.9, "ssm": 1.1}, "loo_mape": 1.25, "loo_max_ape": 3.0}}}
+    assert ("LUT fidelity: MAPE 0.50%, Spearman n/a over 10 whole networks (fitted to them; leave-one-out MAPE "
+            "1.25%)") in format_table(summary)
 
 
 def test_a_finished_lut_of_another_calibration_is_refused_not_reused(tmp_path):

@@ -107,6 +107,11 @@ def test_finetune_distillation_is_passed_on_and_checked(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         _reproduce(monkeypatch, "--task", "deblur", "--finetune-distill", "-1")
     assert "--finetune-distill" in capsys.readouterr().err
+    spec = _reproduce(monkeypatch, "--task", "deblur", "--finetune-feature-distill", "0.02")
+    assert spec.finetune_feature_distill == 0.02 and spec.finetune_distill == 0
+    with pytest.raises(SystemExit):
+        _reproduce(monkeypatch, "--task", "deblur", "--finetune-feature-distill", "-0.1")
+    assert "--finetune-feature-distill: expected >= 0, got -0.1" in capsys.readouterr().err
 
 
 def test_named_archs_are_passed_on_and_checked_against_the_recipe(monkeypatch, capsys):

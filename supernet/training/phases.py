@@ -7,7 +7,8 @@
   correct their predecessors' errors; ``both`` sums the two losses.)
 - supernet: one random path per step, ``random.Random(f"{seed}:{step}")`` so every DDP rank samples the same
   path; optional sandwich (all-T and all-S in the same step) and output distillation to a frozen all-T teacher.
-- subnet: a fixed extracted network, L1 to the ground truth.
+- subnet: a fixed extracted network, L1 to the ground truth; optionally L1 to a frozen teacher's output and
+  the distance of its 8 stage outputs to the teacher's (``subnet.distill_weight``, ``subnet.feature_distill_weight``).
 """
 from __future__ import annotations
 
@@ -66,12 +67,15 @@ def step_arch(net: nn.Module, seed: int, step: int, granularity: str, p_transfor
 
 class PathObjective(nn.Module):
     """Sum over ``archs`` of ``loss(net(x) on that path, target)``, plus ``distill_weight`` x L1 between the
-    path's output and a frozen teacher's output. ``archs=[None]`` trains a fixed network (no ``set_arch``)."""
+    path's output and a frozen teacher's output, plus ``feature_weight`` x the stage-feature distance to the same
+    teacher (``stage_feature_distance``: the 8 U-Net stages' outputs). ``archs=[None]`` trains a fixed network
+    (no ``set_arch``)."""
 
     def __init__(self, net: nn.Module, loss: Callable, teacher: nn.Module | None = None,
-                 distill_weight: float = 0.0) -> None:
+                 distill_weight: float = 0.0, feature_weight: float = 0.0) -> None:
         super().__init__()
-        self.net, self.loss_fn, self.distill_weight = net, loss, distill_weight
+        self.net, self.loss_fn = net, loss
+        self.distill_weight, self.feature_weight = distill_weight, feature_weight
         self.teacher = teacher
         if teacher is not None:
             teacher.requires_grad_(False).eval()
@@ -86,22 +90,45 @@ class PathObjective(nn.Module):
     def forward(self, inp: torch.Tensor, target: torch.Tensor, archs: Sequence[Arch | None]
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         total, logs, out = 0.0, {}, inp
-        teacher_out = None
-        if self.teacher is not None and self.distill_weight > 0:
-            with torch.no_grad():
+        teacher_out, teacher_feats = None, None
+        features = self.teacher is not None and self.feature_weight > 0
+        if self.teacher is not None and (self.distill_weight > 0 or features):
+            with torch.no_grad(), capture(stage_dict(self.teacher) if features else {}, detach=True) as seen:
                 teacher_out = self.teacher(inp)
+            teacher_feats = dict(seen) if features else None
         for i, arch in enumerate(archs):
             if arch is not None:
                 self.net.set_arch(arch)
-            out = self.net(inp)
+            with capture(stage_dict(self.net) if features else {}, detach=False) as student_feats:
+                out = self.net(inp)
             loss = self.loss_fn(out, target)
             logs[f"loss_path{i}" if len(archs) > 1 else "loss_gt"] = loss.detach()
-            if teacher_out is not None:
+            if teacher_out is not None and self.distill_weight > 0:
                 kd = F.l1_loss(out, teacher_out)
                 logs[f"kd_path{i}" if len(archs) > 1 else "loss_kd"] = kd.detach()
                 loss = loss + self.distill_weight * kd
+            if teacher_feats is not None:
+                feat = stage_feature_distance(student_feats, teacher_feats)
+                logs[f"feat_path{i}" if len(archs) > 1 else "loss_feat"] = feat.detach()
+                loss = loss + self.feature_weight * feat
             total = total + loss
         return total, logs, out
+
+
+def stage_dict(net: nn.Module) -> dict[str, nn.Module]:
+    """The U-Net's 8 stages (encoder 1-3, latent, decoder 3-1, refinement) by position."""
+    return {str(i): m for i, m in enumerate(net.stage_modules())}
+
+
+def stage_feature_distance(student: dict[str, tuple[torch.Tensor, torch.Tensor]],
+                           teacher: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Mean over stages of ``L1(student output, teacher output) / mean |teacher output|``: every stage counts
+    alike whatever the scale of its features (a stage the teacher leaves at 0 is divided by 1e-8, not 0)."""
+    if set(student) != set(teacher) or not teacher:
+        raise ValueError(f"stage features: the student's stages {sorted(student)} differ from the teacher's "
+                         f"{sorted(teacher)}")
+    terms = [F.l1_loss(student[k][1], teacher[k][1]) / teacher[k][1].abs().mean().clamp_min(1e-8) for k in teacher]
+    return torch.stack(terms).mean()
 
 
 @contextlib.contextmanager

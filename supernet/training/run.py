@@ -220,13 +220,14 @@ def _subnet_teacher(cfg: Config, arch: Arch, from_ckpt: str | Path, logger: RunL
     ``subnet.teacher`` names a checkpoint (a subnet, or a supernet whose all-T path is used); empty means the all-T
     path of ``from_ckpt``, which all-T itself does not distil (it would copy its own starting point)."""
     sc = cfg.subnet
-    if sc.distill_weight < 0:
-        raise ValueError(f"subnet.distill_weight must be >= 0, got {sc.distill_weight}")
-    if sc.distill_weight == 0:
+    for key in ("distill_weight", "feature_distill_weight"):
+        if getattr(sc, key) < 0:
+            raise ValueError(f"subnet.{key} must be >= 0, got {getattr(sc, key)}")
+    if sc.distill_weight == 0 and sc.feature_distill_weight == 0:
         return None
     path = Path(sc.teacher) if sc.teacher else Path(from_ckpt)
     if not sc.teacher and arch.count("S") == 0:
-        logger.info(f"subnet {arch}: no output distillation (subnet.teacher is empty, and the teacher would be this "
+        logger.info(f"subnet {arch}: no distillation (subnet.teacher is empty, and the teacher would be this "
                     "arch's own starting point)")
         return None
     if not path.is_file():
@@ -239,7 +240,10 @@ def _subnet_teacher(cfg: Config, arch: Arch, from_ckpt: str | Path, logger: RunL
                          f"{cfg.model.out_channels}")
     if hasattr(teacher, "set_arch"):  # a supernet: its all-T path
         teacher = teacher.extract(Arch.uniform(teacher, "T"))
-    logger.info(f"subnet {arch}: output distillation, {sc.distill_weight:g} x L1 to the frozen teacher {path}"
+    what = [f"output distillation, {sc.distill_weight:g} x L1"] if sc.distill_weight > 0 else []
+    if sc.feature_distill_weight > 0:
+        what.append(f"stage-feature distillation, {sc.feature_distill_weight:g} x distance")
+    logger.info(f"subnet {arch}: {' and '.join(what)} to the frozen teacher {path}"
                 f"{'' if sc.teacher else ' (all-T path)'}")
     return teacher
 
@@ -276,7 +280,8 @@ def train_subnet(cfg: Config, arch: Arch, from_ckpt: str | Path, out_dir: str | 
         teacher = _subnet_teacher(cfg, arch, from_ckpt, logger)
         if teacher is not None:
             teacher = teacher.to(env.device)
-        objective = PathObjective(net, get_loss(pc.loss, "supernet.loss"), teacher, cfg.subnet.distill_weight)
+        objective = PathObjective(net, get_loss(pc.loss, "supernet.loss"), teacher, cfg.subnet.distill_weight,
+                                  cfg.subnet.feature_distill_weight)
         phase = Phase("subnet", pc, objective, list(net.parameters()), lambda step: [None], [(str(arch), None)])
         if "subnet" not in state.phases_done:
             if ckpt is None:

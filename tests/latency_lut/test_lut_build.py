@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from latency_lut.backends.local import LocalBackend
-from latency_lut.build import BuildError, BuildOptions, build, fidelity_archs, fidelity_summary
+from latency_lut.build import BuildError, BuildOptions, build, fidelity_archs, fidelity_summary, format_fidelity
 from latency_lut.cli import main as cli_main
 from latency_lut.lut import LUT, LUTError
 
@@ -163,3 +163,32 @@ def test_boundary_pair_calibration_build(tmp_path):
     assert set(lut.fidelity["uncalibrated"]) == {"mape", "max_ape", "bias_pct", "spearman"}
     with pytest.raises(ValueError, match="--calibrate 'magic'"):
         opts(calibrate="magic")
+
+
+def test_fit_calibration_build(tmp_path):
+    out = tmp_path / "lut.json"
+    lut = build(TINY, CountingBackend(), out, opts(calibrate="fit", fidelity_archs=5), log=lambda s: None)
+    cal = lut.calibration
+    assert cal["method"] == "fit" and cal["n"] == 5 and cal["resolution"] == [16, 16]
+    assert set(cal["scales"]) == {"transformer", "ssm"} and min(cal["scales"].values()) >= 0
+    assert cal["loo_max_ape"] >= cal["loo_mape"] >= 0
+    assert lut.fidelity["fit"] == {k: cal[k] for k in ("scales", "loo_mape", "loo_max_ape")}
+    again = LUT.load(out)  # the fitted calibration is what a later search predicts with
+    plain_sq = fitted_sq = 0.0
+    for r in again.fidelity["archs"]:
+        parts = again.breakdown(r["arch"], 16)
+        expect = parts["fixed"] + sum(cal["scales"][k] * parts[k] for k in ("transformer", "ssm"))
+        assert again.predict(r["arch"], 16) == pytest.approx(expect) == pytest.approx(r["predicted_ms"])
+        plain_sq += ((r["predicted_uncalibrated_ms"] - r["measured_ms"]) / r["measured_ms"]) ** 2
+        fitted_sq += ((r["predicted_ms"] - r["measured_ms"]) / r["measured_ms"]) ** 2
+    assert fitted_sq <= plain_sq + 1e-12  # scales (1, 1) are the plain sum, so the fit can only do better in-sample
+    text = format_fidelity(again.fidelity)
+    assert "fitted to these networks" in text and "leave-one-out MAPE" in text
+    with pytest.raises(ValueError, match="--calibrate fit .* --fidelity-archs >= 5, got 3"):
+        opts(calibrate="fit", fidelity_archs=3)
+
+
+def test_fidelity_summary_of_constant_predictions_has_no_rank_correlation():
+    s = fidelity_summary([{"predicted_ms": 5.0, "measured_ms": m} for m in (4.0, 5.0, 6.0)])
+    assert s["spearman"] is None and s["mape"] == pytest.approx(100 * (0.25 + 0 + 1 / 6) / 3)
+    assert "Spearman n/a (constant)" in format_fidelity({"resolution": [8, 8], "archs": [], **s})

@@ -104,6 +104,8 @@ def test_other_resolution_and_model_rejected(tmp_path):
     (lambda d: d["entries"][next(iter(d["entries"]))].pop("n"), r"entries\..*missing field\(s\) \['n'\]"),
     (lambda d: d.update(fidelity={"mape": 1.0}), "fidelity.spearman"),
     (lambda d: d.update(extra=1), r"unknown field\(s\) \['extra'\]"),
+    (lambda d: d.update(calibration={"method": "fit", "scales": {"transformer": -1, "ssm": 1}}), "calibration.scales"),
+    (lambda d: d.update(calibration={"method": "fit"}), "calibration.scales"),
 ])
 def test_load_validation_names_the_field(tmp_path, mutate, message):
     full_lut(tmp_path)

@@ -1,5 +1,6 @@
-"""Output distillation while fine-tuning an extracted subnet (``subnet.distill_weight``, ``subnet.teacher``) and the
-pipeline's ``finetune_distill``: which teacher, which archs, and the errors that name the key."""
+"""Output and stage-feature distillation while fine-tuning an extracted subnet (``subnet.distill_weight``,
+``subnet.feature_distill_weight``, ``subnet.teacher``) and the pipeline's ``finetune_distill`` /
+``finetune_feature_distill``: which teacher, which archs, and the errors that name the key."""
 
 from pathlib import Path
 
@@ -45,6 +46,35 @@ def test_distillation_changes_the_update_and_is_logged(supernet_ckpt, tmp_path):
     assert "loss_kd" not in (tmp_path / "plain" / "train.log").read_text()
 
 
+def test_stage_feature_distillation_changes_the_update_and_is_logged(supernet_ckpt, tmp_path):
+    kd = finetuned(supernet_ckpt, tmp_path / "kd", "SSTSSTSS", "subnet.distill_weight=1")
+    both = finetuned(supernet_ckpt, tmp_path / "both", "SSTSSTSS", "subnet.distill_weight=1",
+                     "subnet.feature_distill_weight=0.5")
+    assert any(not torch.equal(kd[k], both[k]) for k in kd)
+    log = (tmp_path / "both" / "train.log").read_text()
+    assert "output distillation, 1 x L1 and stage-feature distillation, 0.5 x distance to the frozen teacher" in log
+    assert "loss_kd" in log and "loss_feat" in log
+    finetuned(supernet_ckpt, tmp_path / "feat", "SSTSSTSS", "subnet.feature_distill_weight=0.5")
+    log = (tmp_path / "feat" / "train.log").read_text()
+    assert ": stage-feature distillation, 0.5 x distance to" in log and "loss_feat" in log and "loss_kd" not in log
+    assert "loss_feat" not in (tmp_path / "kd" / "train.log").read_text()
+
+
+def test_stage_feature_distance_is_scale_free_and_reaches_the_student():
+    from supernet.training.phases import stage_feature_distance
+
+    g = torch.Generator().manual_seed(0)
+    teacher = {str(i): (None, torch.randn(2, 4, 8, 8, generator=g) * 10 ** i) for i in range(3)}
+    assert stage_feature_distance(teacher, teacher).item() == 0
+    student = {k: (None, (t * 1.1).requires_grad_()) for k, (_, t) in teacher.items()}
+    d = stage_feature_distance(student, teacher)
+    assert d.item() == pytest.approx(0.1, rel=1e-5)  # 10% off on every stage, whatever each stage's scale
+    d.backward()
+    assert all(s[1].grad is not None and s[1].grad.abs().sum() > 0 for s in student.values())
+    with pytest.raises(ValueError, match="stage features: the student's stages"):
+        stage_feature_distance({"0": student["0"]}, teacher)
+
+
 def test_the_teacher_stays_in_eval_mode_while_the_net_trains(supernet_ckpt, tmp_path):
     from supernet.training import PathObjective
 
@@ -60,7 +90,7 @@ def test_the_teacher_stays_in_eval_mode_while_the_net_trains(supernet_ckpt, tmp_
 def test_all_t_does_not_distil_its_own_starting_point(supernet_ckpt, tmp_path):
     finetuned(supernet_ckpt, tmp_path / "t", "TTTTTTTT", "subnet.distill_weight=1")
     log = (tmp_path / "t" / "train.log").read_text()
-    assert "no output distillation" in log and "loss_kd" not in log
+    assert "no distillation" in log and "loss_kd" not in log
 
 
 def test_a_finetuned_subnet_as_the_teacher(supernet_ckpt, tmp_path):
@@ -79,6 +109,8 @@ def test_bad_teacher_settings_name_the_key(supernet_ckpt, tmp_path):
                             supernet_ckpt, logger)
         with pytest.raises(ValueError, match="subnet.distill_weight must be >= 0"):
             _subnet_teacher(tiny("subnet.distill_weight=-1"), arch, supernet_ckpt, logger)
+        with pytest.raises(ValueError, match="subnet.feature_distill_weight must be >= 0"):
+            _subnet_teacher(tiny("subnet.feature_distill_weight=-1"), arch, supernet_ckpt, logger)
         with pytest.raises(ValueError, match="subnet.teacher: .* restores denoise .* this run is derain"):
             _subnet_teacher(tiny("task=derain", "subnet.distill_weight=1"), arch, supernet_ckpt, logger)
         assert _subnet_teacher(tiny(), arch, supernet_ckpt, logger) is None
@@ -101,6 +133,13 @@ def test_pipeline_gives_every_arch_but_all_t_the_teacher(tmp_path):
         PipelineSpec(finetune_teacher="best")
     with pytest.raises(ValueError, match="finetune_distill must be >= 0"):
         PipelineSpec(finetune_distill=-1)
+    feat = PipelineSpec(finetune_distill=3, finetune_feature_distill=0.02)
+    assert _finetune_sets(feat, all_t, all_t, tmp_path) == ["--set", "subnet.distill_weight=0",
+                                                            "--set", "subnet.feature_distill_weight=0"]
+    assert _finetune_sets(feat, all_s, all_t, tmp_path)[:4] == ["--set", "subnet.distill_weight=3",
+                                                                "--set", "subnet.feature_distill_weight=0.02"]
+    with pytest.raises(ValueError, match="finetune_feature_distill must be >= 0"):
+        PipelineSpec(finetune_feature_distill=-1)
 
 
 def test_a_divergence_after_resume_names_the_checkpoint_resumed_from(supernet_ckpt, tmp_path, monkeypatch):
