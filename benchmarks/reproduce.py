@@ -66,7 +66,8 @@ def main() -> None:
                          "round's speed-up can be 20%% off the pooled one; see benchmarks/retime.py)")
     ap.add_argument("--lut-calibrate", default="none", choices=list(CALIBRATIONS),
                     help="boundary_pairs: the LUT build also times every two consecutive blocks together and "
-                         "corrects its sums (build_lut.py --calibrate); the search's predictions use it")
+                         "corrects its sums; fit: scales the transformer and SSM block sums to the whole networks "
+                         "it times (build_lut.py --calibrate); the search's predictions use it")
     ap.add_argument("--out", default=None)
     ap.add_argument("--from-run", default=None, metavar="DIR",
                     help="reuse DIR's supernet, LUT and search (copied into --out, which must differ) and redo only "
