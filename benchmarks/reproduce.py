@@ -19,6 +19,7 @@ faster than all-T with PSNR within 0.1 dB of all-T trained with the same budget 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -47,6 +48,16 @@ def _check_same_network(ckpt_path: Path, cfg) -> None:
     if diff:
         raise ValueError(f"--from-run: {ckpt_path} was trained with another task, seed or model than --config/--set "
                          f"give: {'; '.join(diff)}")
+
+
+def _reused_calibration(lut_path: Path) -> str:
+    """The calibration a --from-run LUT was built with: the copy is used as it is, so the run takes it over."""
+    if not lut_path.is_file():
+        return "none"  # reuse_steps names the missing file
+    try:
+        return (json.loads(lut_path.read_text()).get("calibration") or {}).get("method", "none")
+    except (ValueError, AttributeError) as e:
+        raise ValueError(f"--from-run: {lut_path} is not a LUT JSON object ({e})") from None
 
 
 def main() -> None:
@@ -112,6 +123,12 @@ def main() -> None:
     if task != args.task:
         ap.error(f"--config {config}: its task is {task!r}, but --task is {args.task!r}")
     name = Path(config).stem if args.config else args.task
+    lut_calibrate = args.lut_calibrate
+    if args.from_run:
+        try:
+            lut_calibrate = _reused_calibration(Path(args.from_run) / "lut.json")
+        except ValueError as e:
+            ap.error(str(e))
     spec = PipelineSpec(config=config, out=args.out or f"runs/reproduce/{name}-{args.scale}",
                         resolution=args.resolution, threads=args.threads,
                         finetune_steps=args.finetune_steps or steps, budget_fraction=args.budget_fraction,
@@ -119,7 +136,7 @@ def main() -> None:
                         overrides=args.set, finetune_distill=args.finetune_distill,
                         finetune_teacher=args.finetune_teacher, extra_archs=tuple(args.archs),
                         finetune_feature_distill=args.finetune_feature_distill,
-                        lut_calibrate=args.lut_calibrate)
+                        lut_calibrate=lut_calibrate)
     if args.from_run:
         try:
             _check_same_network(Path(args.from_run) / "supernet" / "supernet.pt", load_config(config, args.set))

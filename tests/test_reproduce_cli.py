@@ -1,4 +1,5 @@
 """benchmarks/reproduce.py's choice of recipe and output folder (the pipeline itself is tested in test_pipeline)."""
+import json
 import sys
 
 import pytest
@@ -49,7 +50,7 @@ def test_missing_config_is_a_clear_error(monkeypatch, capsys):
 def _finished_run(root, **extra):
     for rel in ("supernet/supernet.pt", "lut.json", "search/chosen.json", "search/pareto.png", *extra):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(rel)
+        (root / rel).write_text('{"calibration": null}' if rel == "lut.json" else rel)
     return root
 
 
@@ -135,3 +136,18 @@ def test_lut_calibration_is_passed_on_and_refused_with_from_run(monkeypatch, cap
         _reproduce(monkeypatch, "--task", "deblur", "--lut-calibrate", "boundary_pairs", "--from-run", str(tmp_path),
                    "--out", str(tmp_path / "out"))
     assert "--lut-calibrate: --from-run reuses" in capsys.readouterr().err
+    # a run from a calibrated run keeps the copied LUT's calibration (the pipeline checks the LUT against it)
+    import torch
+
+    from supernet.config import load_config
+
+    src = _finished_run(tmp_path / "src")
+    torch.save({"config": load_config("configs/proxy/deblur.yaml").to_dict(), "model": {}},
+               src / "supernet" / "supernet.pt")
+    (src / "lut.json").write_text(json.dumps({"calibration": {"method": "boundary_pairs"}}))
+    spec = _reproduce(monkeypatch, "--task", "deblur", "--from-run", str(src), "--out", str(tmp_path / "out2"))
+    assert spec.lut_calibrate == "boundary_pairs"
+    (src / "lut.json").write_text("not json")
+    with pytest.raises(SystemExit):
+        _reproduce(monkeypatch, "--task", "deblur", "--from-run", str(src), "--out", str(tmp_path / "out3"))
+    assert "lut.json is not a LUT JSON object" in capsys.readouterr().err
