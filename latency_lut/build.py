@@ -78,8 +78,6 @@ class BuildOptions:
             raise ValueError(f"dtype {self.dtype!r}: only fp32 is exported today")
 
 
-
-
 class BuildError(RuntimeError):
     """A build step failed; what was measured so far is saved and the same command resumes."""
 
