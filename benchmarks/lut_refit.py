@@ -17,14 +17,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import spearmanr
 
+from latency_lut.build import fidelity_summary
 from latency_lut.fit import FIT_MIN, fit_scales, leave_one_out_predictions, predict_with
 from latency_lut.lut import LUT, LUTError
-
-
-def _uniform(arch: str, letter: str) -> bool:
-    return set(arch.replace("-", "")) == {letter}
+from supernet.arch import Arch
 
 
 def refit(lut: LUT, where: str) -> list[dict]:
@@ -46,13 +43,13 @@ def refit(lut: LUT, where: str) -> list[dict]:
             np.array([predict_with(scales, d) for d in data]),
         "fit, leave-one-out": np.array(leave_one_out_predictions(data)),
     }
-    t = next((i for i, d in enumerate(data) if _uniform(d["arch"], "T")), None)
-    s = next((i for i, d in enumerate(data) if _uniform(d["arch"], "S")), None)
+    archs = [Arch.parse(d["arch"], lut.layout.sizes) for d in data]
+    t = next((i for i, a in enumerate(archs) if a.count("S") == 0), None)  # all-T
+    s = next((i for i, a in enumerate(archs) if a.count("T") == 0), None)  # all-S
     out = []
     for name, pred in methods.items():
-        ape = np.abs(pred - meas) / meas * 100
-        rho = float(spearmanr(pred, meas).statistic) if np.ptp(pred) > 0 else None
-        row = {"method": name, "mape": float(ape.mean()), "max_ape": float(ape.max()), "spearman": rho,
+        summary = fidelity_summary([{"predicted_ms": p, "measured_ms": m} for p, m in zip(pred, meas)])
+        row = {"method": name, **{k: summary[k] for k in ("mape", "max_ape", "spearman")},
                "speedup_pred": None, "speedup_meas": None}
         if t is not None and s is not None:
             row.update(speedup_pred=float(pred[t] / pred[s]), speedup_meas=float(meas[t] / meas[s]))

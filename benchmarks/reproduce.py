@@ -19,17 +19,17 @@ faster than all-T with PSNR within 0.1 dB of all-T trained with the same budget 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from latency_lut.build import CALIBRATIONS  # noqa: E402
+from latency_lut.lut import CALIBRATIONS  # noqa: E402
 from supernet.arch import Arch  # noqa: E402
 from supernet.checkpoint import config_of, load_checkpoint  # noqa: E402
 from supernet.config import config_diff, load_config  # noqa: E402
-from supernet.pipeline import FINETUNE_TEACHERS, ROOT, PipelineSpec, reuse_steps, run_pipeline  # noqa: E402
+from supernet.pipeline import (FINETUNE_TEACHERS, ROOT, PipelineSpec, lut_calibration_of, reuse_steps,  # noqa: E402
+                               run_pipeline)
 from supernet.unet import unet_stage_sizes  # noqa: E402
 
 SCALES = {  # scale -> (config pattern, fine-tuning steps per arch)
@@ -48,16 +48,6 @@ def _check_same_network(ckpt_path: Path, cfg) -> None:
     if diff:
         raise ValueError(f"--from-run: {ckpt_path} was trained with another task, seed or model than --config/--set "
                          f"give: {'; '.join(diff)}")
-
-
-def _reused_calibration(lut_path: Path) -> str:
-    """The calibration a --from-run LUT was built with: the copy is used as it is, so the run takes it over."""
-    if not lut_path.is_file():
-        return "none"  # reuse_steps names the missing file
-    try:
-        return (json.loads(lut_path.read_text()).get("calibration") or {}).get("method", "none")
-    except (ValueError, AttributeError) as e:
-        raise ValueError(f"--from-run: {lut_path} is not a LUT JSON object ({e})") from None
 
 
 def main() -> None:
@@ -125,11 +115,12 @@ def main() -> None:
         ap.error(f"--config {config}: its task is {task!r}, but --task is {args.task!r}")
     name = Path(config).stem if args.config else args.task
     lut_calibrate = args.lut_calibrate
-    if args.from_run:
+    reused_lut = Path(args.from_run or ".") / "lut.json"
+    if args.from_run and reused_lut.is_file():  # the copy is used as it is, so the run takes its calibration over
         try:
-            lut_calibrate = _reused_calibration(Path(args.from_run) / "lut.json")
+            lut_calibrate = lut_calibration_of(reused_lut)
         except ValueError as e:
-            ap.error(str(e))
+            ap.error(f"--from-run: {e}")
     spec = PipelineSpec(config=config, out=args.out or f"runs/reproduce/{name}-{args.scale}",
                         resolution=args.resolution, threads=args.threads,
                         finetune_steps=args.finetune_steps or steps, budget_fraction=args.budget_fraction,

@@ -34,7 +34,7 @@ from latency_lut.enumerate import Layout, padded
 from latency_lut.export_entries import EXPORTER, artifact_path, export_entry, export_module
 from latency_lut.fit import fit_scales, leave_one_out_ape
 from latency_lut.keys import RUNTIME_TAGS
-from latency_lut.lut import CALIBRATIONS, FIT_MIN_NETWORKS, LUT, LUTError  # noqa: F401 (re-exported)
+from latency_lut.lut import CALIBRATIONS, FIT_MIN_NETWORKS, LUT, LUTError
 from latency_lut.runners import RunnerOutputError
 from latency_lut.stats import Stats, pool
 

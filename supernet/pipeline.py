@@ -154,9 +154,18 @@ def _finetune(cmd: list[str], sub_dir: Path, log: Path, required: bool) -> str |
     return message
 
 
+def lut_calibration_of(lut: Path) -> str:
+    """The calibration method a LUT file was built with ("none" without one); a file that is not a JSON object is
+    named in a ValueError."""
+    try:
+        return (json.loads(lut.read_text()).get("calibration") or {}).get("method", "none")
+    except (ValueError, AttributeError) as e:
+        raise ValueError(f"{lut} is not a LUT JSON object ({e})") from None
+
+
 def _check_lut_calibration(lut: Path, wanted: str) -> None:
     """A finished LUT is reused as it is: refuse one built with another calibration than the run asks for."""
-    built = (json.loads(lut.read_text()).get("calibration") or {}).get("method", "none")
+    built = lut_calibration_of(lut)
     if built != wanted:
         raise SystemExit(f"{lut}: built with calibration {built!r}, but this run asks for {wanted!r} "
                          f"(--lut-calibrate); delete the file to rebuild it, or use another --out")
