@@ -83,6 +83,13 @@ def main() -> None:
     ap.add_argument("--finetune-teacher", default="all-t", choices=list(FINETUNE_TEACHERS),
                     help="with --finetune-distill: the fine-tuned all-T baseline (all-t, default) or the supernet's "
                          "all-T path (supernet)")
+    ap.add_argument("--rerank", type=int, default=0, metavar="STEPS",
+                    help="after the search, fine-tune every arch it scored within the budget x (1 + --rerank-slack) "
+                         "STEPS steps, the best 1/--rerank-eta --rerank-eta x longer (--rerank-rungs rungs; "
+                         "rerank.py) and add the best as 'ENS reranked' (default 0: off)")
+    ap.add_argument("--rerank-rungs", type=int, default=2)
+    ap.add_argument("--rerank-eta", type=int, default=3)
+    ap.add_argument("--rerank-slack", type=float, default=0.1)
     ap.add_argument("--arch", action="append", default=[], metavar="ARCH", dest="archs",
                     help="also fine-tune, evaluate and time this arch (repeatable; e.g. a hybrid another seed's "
                          "search chose), labelled 'named ARCH' in the table")
@@ -96,6 +103,10 @@ def main() -> None:
                  "new run (or with build_lut.py --calibrate) instead")
     if args.finetune_distill < 0:
         ap.error(f"--finetune-distill: expected >= 0, got {args.finetune_distill}")
+    for flag, value, low in (("--rerank", args.rerank, 0), ("--rerank-rungs", args.rerank_rungs, 1),
+                             ("--rerank-eta", args.rerank_eta, 2), ("--rerank-slack", args.rerank_slack, 0)):
+        if not value >= low:
+            ap.error(f"{flag}: expected >= {low}, got {value}")
     if args.finetune_feature_distill < 0:
         ap.error(f"--finetune-feature-distill: expected >= 0, got {args.finetune_feature_distill}")
     pattern, steps = SCALES[args.scale]
@@ -128,7 +139,8 @@ def main() -> None:
                         overrides=args.set, finetune_distill=args.finetune_distill,
                         finetune_teacher=args.finetune_teacher, extra_archs=tuple(args.archs),
                         finetune_feature_distill=args.finetune_feature_distill,
-                        lut_calibrate=lut_calibrate)
+                        lut_calibrate=lut_calibrate, rerank_steps=args.rerank, rerank_rungs=args.rerank_rungs,
+                        rerank_eta=args.rerank_eta, rerank_slack=args.rerank_slack)
     if args.from_run:
         try:
             _check_same_network(Path(args.from_run) / "supernet" / "supernet.pt", load_config(config, args.set))

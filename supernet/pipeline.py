@@ -57,8 +57,17 @@ class PipelineSpec:
     # and finetune_feature_distill x the distance of its 8 stage outputs to the same teacher's (subnet.feature_...)
     finetune_feature_distill: float = 0.0
 
+    # > 0: after the search, re-rank its candidates within budget x (1 + rerank_slack) by fine-tunings of this many
+    # steps, the best 1 / rerank_eta trained rerank_eta x longer, for rerank_rungs rungs (rerank.py); the best is
+    # fine-tuned like the others as "ENS reranked"
+    rerank_steps: int = 0
+    rerank_rungs: int = 2
+    rerank_eta: int = 3
+    rerank_slack: float = 0.1
+    rerank_max_candidates: int = 32  # the best supernet scores first
+
     def __post_init__(self) -> None:
-        for key in ("finetune_distill", "finetune_feature_distill"):
+        for key in ("finetune_distill", "finetune_feature_distill", "rerank_steps", "rerank_slack"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
         from latency_lut.lut import CALIBRATIONS, FIT_MIN_NETWORKS
@@ -178,6 +187,16 @@ def _lut_command(spec: PipelineSpec, py: str, lut: Path) -> list[str]:
             "--calibrate", spec.lut_calibrate, "--out", str(lut)]
 
 
+def _rerank_command(spec: PipelineSpec, py: str, ckpt: Path, search_dir: Path, out: Path, budget: float | None,
+                    finetune_sets: list[str]) -> list[str]:
+    """``rerank.py`` on the search's candidates with the fine-tuning settings of every hybrid."""
+    cmd = [py, "rerank.py", "--search-dir", str(search_dir), "--supernet", str(ckpt), "--config", spec.config,
+           "--out", str(out), "--steps", str(spec.rerank_steps), "--rungs", str(spec.rerank_rungs), "--eta",
+           str(spec.rerank_eta), "--slack", f"{spec.rerank_slack:g}", "--max-candidates",
+           str(spec.rerank_max_candidates), *_sets(spec), *finetune_sets]
+    return cmd + (["--budget-ms", f"{budget:.3f}"] if budget is not None else [])
+
+
 def _sets(spec: PipelineSpec) -> list[str]:
     return [a for kv in spec.overrides for a in ("--set", kv)]
 
@@ -295,10 +314,12 @@ def run_pipeline(spec: PipelineSpec) -> dict:
         except ValueError as e:
             raise ValueError(f"extra arch {text!r} does not fit the supernet {ckpt}: {e}") from None
         archs[f"named {arch}"] = arch
-    # 4. stand-alone fine-tuning with the same budget for every arch (reruns skip finished ones)
+    # 4. stand-alone fine-tuning with the same budget for every arch (reruns skip finished ones); all-T first: the
+    # others may distil it, and so may the re-ranking's short fine-tunings
     all_t, all_s = archs["all-T"], archs["all-S"]
     diverged: dict[str, dict[str, str]] = {}
-    for label, arch in archs.items():
+
+    def finetune(label: str, arch: Arch) -> None:
         sub_dir = out / f"subnet-{arch}"
         message = None
         if (sub_dir / DIVERGED_MARKER).exists():  # diverged in an earlier run: not retried
@@ -312,6 +333,19 @@ def run_pipeline(spec: PipelineSpec) -> dict:
             message = _finetune(cmd, sub_dir, log, required=arch == all_t)  # the baseline must train
         if message:
             diverged[label] = {"arch": str(arch), "message": message}
+
+    finetune("all-T", all_t)
+    if spec.rerank_steps:  # 3b. re-rank the search's candidates by short fine-tunings; the best joins the table
+        rerank_dir = search_dir / "rerank"
+        if not (rerank_dir / "reranked.json").exists():
+            _run(_rerank_command(spec, py, ckpt, search_dir, rerank_dir, budget, _finetune_sets(spec, all_s, all_t,
+                                                                                                  out)), log)
+        reranked = Arch.parse(json.loads((rerank_dir / "reranked.json").read_text())["arch"], supernet)
+        named = {k: a for k, a in archs.items() if k.startswith("named ")}  # the search's rows first, then named
+        archs = {**{k: a for k, a in archs.items() if k not in named}, "ENS reranked": reranked, **named}
+    for label, arch in archs.items():
+        if label != "all-T":
+            finetune(label, arch)
     archs = {label: arch for label, arch in archs.items() if label not in diverged}
     # 5. evaluation, 6. export and end-to-end latency, 7. the table
     from latency_lut import LUT

@@ -25,7 +25,8 @@ def test_tiny_pipeline_produces_every_artefact(tmp_path, capsys):
                         latency_rounds=2,
                         search_args=["--pop-size", "8", "--generations", "2", "--offsprings", "4", "--screen", "0",
                                      "--no-progress"],
-                        overrides=TINY, extra_archs=["STSTSTST"])
+                        overrides=TINY, extra_archs=["STSTSTST"], budget_fraction=1.0, rerank_steps=1,
+                        rerank_rungs=1, rerank_slack=0.0, rerank_max_candidates=2)
     summary = run_pipeline(spec)
     out = tmp_path / "demo"
     assert (out / "supernet" / "supernet.pt").is_file()
@@ -39,6 +40,11 @@ def test_tiny_pipeline_produces_every_artefact(tmp_path, capsys):
     labels = [r["label"] for r in summary["rows"]]
     assert labels[:2] == ["all-T", "all-S"] and any(lab.startswith("ENS") for lab in labels)
     assert labels[-1] == "named STSTSTST" and (out / "subnet-STSTSTST" / "subnet.pt").is_file()
+    # the re-ranking's choice (search/rerank/reranked.json) is fine-tuned like the others, after the search's rows
+    reranked = json.loads((out / "search" / "rerank" / "reranked.json").read_text())
+    assert labels[-2] == "ENS reranked" and summary["rows"][-2]["arch"] == reranked["arch"]
+    assert reranked["feasible"] and (out / "subnet-TTTTTTTT" / "subnet.pt").stat().st_mtime < (
+        out / "search" / "rerank" / "reranked.json").stat().st_mtime  # all-T, a possible teacher, trains first
     for r in summary["rows"]:
         assert r["measured_ms"] > 0 and r["predicted_ms"] > 0 and 0 < r["ssim"] <= 1
         assert (out / "onnx" / f"{r['arch']}.onnx").is_file()

@@ -151,3 +151,13 @@ def test_lut_calibration_is_passed_on_and_refused_with_from_run(monkeypatch, cap
     with pytest.raises(SystemExit):
         _reproduce(monkeypatch, "--task", "deblur", "--from-run", str(src), "--out", str(tmp_path / "out3"))
     assert "lut.json is not a LUT JSON object" in capsys.readouterr().err
+
+
+def test_rerank_is_off_by_default_passed_on_and_checked(monkeypatch, capsys):
+    assert _reproduce(monkeypatch, "--task", "deblur").rerank_steps == 0
+    spec = _reproduce(monkeypatch, "--task", "deblur", "--rerank", "100", "--rerank-rungs", "3", "--rerank-eta", "2",
+                      "--rerank-slack", "0.05")
+    assert (spec.rerank_steps, spec.rerank_rungs, spec.rerank_eta, spec.rerank_slack) == (100, 3, 2, 0.05)
+    with pytest.raises(SystemExit):
+        _reproduce(monkeypatch, "--task", "deblur", "--rerank", "100", "--rerank-eta", "1")
+    assert "--rerank-eta: expected >= 2, got 1" in capsys.readouterr().err

@@ -1,0 +1,193 @@
+"""Re-ranking the search's candidates by short fine-tunings (successive halving).
+
+The supernet's score of an arch is its inherited quality; what a user gets is the arch after fine-tuning, and on the
+proxies the two can disagree (README, "Re-ranking by short fine-tunings"). This step takes every arch the search
+scored whose predicted latency is within ``budget x (1 + slack)`` (the slack admits archs the LUT over-predicts),
+fine-tunes each ``steps`` steps from the supernet (``train.py subnet``, the run's own distillation settings), keeps
+the best ``1 / eta`` and fine-tunes those ``eta`` times longer, for ``rungs`` rungs; the best of the last rung is the
+re-ranked choice. Every fine-tuning is its own folder, so a killed run resumes where it stopped.
+
+Selection uses the validation set the final table reports on, as the search itself does.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from search.fileio import atomic_write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULT_FILE = "reranked.json"
+
+
+@dataclass
+class RerankSettings:
+    supernet: Path                       # the search's supernet.pt
+    config: str                          # training config (fine-tuning settings, data)
+    search_dir: Path                     # holds all_evaluated.csv and chosen.json
+    out: Path
+    steps: int = 100                     # fine-tuning steps of the first rung
+    eta: int = 3                         # keep the best 1/eta of a rung; the next rung trains eta x longer
+    rungs: int = 2
+    slack: float = 0.1                   # candidates: predicted latency <= budget x (1 + slack)
+    budget_ms: float | None = None       # default: chosen.json's budget
+    max_candidates: int = 32
+    overrides: Sequence[str] = field(default_factory=list)  # --set KEY=VALUE for every fine-tuning
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for key, low in (("steps", 1), ("eta", 2), ("rungs", 1), ("max_candidates", 1)):
+            if getattr(self, key) < low:
+                raise ValueError(f"{key}: expected >= {low}, got {getattr(self, key)}")
+        if not self.slack >= 0:
+            raise ValueError(f"slack: expected >= 0, got {self.slack}")
+
+
+def read_evaluated(search_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The search's evaluated records (arch, psnr, latency_ms) and its chosen.json; errors name the file."""
+    csv_path, chosen_path = search_dir / "all_evaluated.csv", search_dir / "chosen.json"
+    for p in (csv_path, chosen_path):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: missing (expected a finished search.py output folder)")
+    chosen = json.loads(chosen_path.read_text())
+    if chosen.get("cost") != "latency_ms":
+        raise ValueError(f"{chosen_path}: the search ran without a LUT (cost {chosen.get('cost')!r}); re-ranking "
+                         f"needs predicted latencies (search.py --lut)")
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    missing = {"arch", "psnr", "latency_ms"} - set(rows[0] if rows else {})
+    if missing:
+        raise ValueError(f"{csv_path}: no rows or missing columns {sorted(missing)}")
+    return [{"arch": r["arch"], "psnr": float(r["psnr"]), "latency_ms": float(r["latency_ms"])} for r in rows], chosen
+
+
+def candidate_pool(records: Sequence[dict[str, Any]], budget_ms: float, slack: float,
+                   max_candidates: int) -> list[dict[str, Any]]:
+    """Records within ``budget x (1 + slack)``, best supernet score first, at most ``max_candidates``."""
+    limit = budget_ms * (1 + slack)
+    pool = sorted((r for r in records if r["latency_ms"] <= limit), key=lambda r: (-r["psnr"], r["latency_ms"]))
+    return pool[:max_candidates]
+
+
+def rung_plan(n: int, steps: int, eta: int, rungs: int) -> list[tuple[int, int]]:
+    """[(candidates, steps)] per rung: n, ceil(n / eta), ... candidates at steps, eta x steps, ...; stops after the
+    rung that has a single candidate left."""
+    plan = []
+    for r in range(rungs):
+        plan.append((n, steps * eta ** r))
+        if n == 1:
+            break
+        n = math.ceil(n / eta)
+    return plan
+
+
+FineTune = Callable[[str, int, Path], "float | None"]  # (arch, steps, folder) -> validation PSNR (None: diverged)
+
+
+def train_py_finetune(settings: RerankSettings, log: Path) -> FineTune:
+    """A fine-tuning by ``train.py subnet`` in a child process (output appended to ``log``); a finished folder is
+    read back instead of trained again, a killed one resumed."""
+    from supernet.pipeline import DIVERGED_MARKER
+    from supernet.training.cli import DIVERGED_EXIT
+
+    def run(arch: str, steps: int, folder: Path) -> float | None:
+        done = _finished_psnr(folder, arch)
+        if done is not None:
+            return done
+        if (folder / DIVERGED_MARKER).exists():
+            return None
+        cmd = [sys.executable, "train.py", "subnet", "--arch", arch, "--from", str(settings.supernet),
+               "--config", settings.config, "--steps", str(steps), "--out", str(folder),
+               *[a for kv in settings.overrides for a in ("--set", kv)]]
+        if (folder / "checkpoints" / "last.pt").exists():
+            cmd.append("--resume")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as f:
+            f.write(f"\n$ {' '.join(cmd)}\n")
+            f.flush()
+            rc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT).returncode
+        if rc == DIVERGED_EXIT:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / DIVERGED_MARKER).write_text(f"fine-tuning diverged (exit {rc}); see {log}\n")
+            return None
+        if rc != 0:
+            raise RuntimeError(f"re-ranking: fine-tuning {arch} failed (exit {rc}): {' '.join(cmd)}; log: {log}")
+        psnr = _finished_psnr(folder, arch)
+        if psnr is None:
+            raise RuntimeError(f"re-ranking: {folder}/metrics.json has no fine-tuned PSNR for {arch}")
+        return psnr
+
+    return run
+
+
+def _finished_psnr(folder: Path, arch: str) -> float | None:
+    metrics = folder / "metrics.json"
+    if not (folder / "subnet.pt").is_file() or not metrics.is_file():
+        return None
+    r = (json.loads(metrics.read_text()).get("subnet") or {}).get(arch)
+    return float(r["psnr"]) if r and "psnr" in r else None
+
+
+def run_rerank(settings: RerankSettings, finetune: FineTune | None = None) -> dict[str, Any]:
+    """Successive halving over the candidate pool; writes and returns ``<out>/reranked.json``."""
+    records, chosen = read_evaluated(settings.search_dir)
+    budget = settings.budget_ms if settings.budget_ms is not None else chosen.get("budget")
+    if budget is None:
+        raise ValueError(f"{settings.search_dir / 'chosen.json'}: the search had no latency budget; give one "
+                         f"(--budget-ms)")
+    pool = candidate_pool(records, budget, settings.slack, settings.max_candidates)
+    if not pool:
+        raise ValueError(f"no arch the search scored is predicted within {budget:.1f} ms x {1 + settings.slack:g}; "
+                         f"raise --slack or the budget")
+    out = Path(settings.out)
+    finetune = finetune or train_py_finetune(settings, out / "rerank.log")
+    supernet_psnr = {r["arch"]: r["psnr"] for r in pool}
+    latency = {r["arch"]: r["latency_ms"] for r in pool}
+    survivors = [r["arch"] for r in pool]
+    rungs = []
+    plan = rung_plan(len(survivors), settings.steps, settings.eta, settings.rungs)
+    print(f"re-ranking {len(survivors)} archs within {budget:.1f} ms x {1 + settings.slack:g}: "
+          + ", ".join(f"{n} x {s} steps" for n, s in plan), flush=True)
+    for r, (n, steps) in enumerate(plan):
+        survivors = survivors[:n]
+        results = []
+        for i, arch in enumerate(survivors):
+            psnr = finetune(arch, steps, out / f"rung{r}-{steps}steps" / f"subnet-{arch}")
+            results.append({"arch": arch, "psnr": psnr, "supernet_psnr": supernet_psnr[arch],
+                            "latency_ms": latency[arch]})
+            if settings.progress:
+                shown = "diverged" if psnr is None else f"{psnr:.2f} dB"
+                print(f"  rung {r} ({steps} steps) {i + 1}/{len(survivors)}: {arch} {shown} (supernet "
+                      f"{supernet_psnr[arch]:.2f} dB, {latency[arch]:.1f} ms)", flush=True)
+        # best first; a diverged fine-tuning ranks last; ties keep the supernet's order
+        results.sort(key=lambda x: math.inf if x["psnr"] is None else -x["psnr"])
+        rungs.append({"steps": steps, "results": results})
+        survivors = [x["arch"] for x in results if x["psnr"] is not None]
+        if not survivors:
+            raise RuntimeError(f"re-ranking: every fine-tuning of rung {r} diverged; see {out / 'rerank.log'}")
+    best = rungs[-1]["results"][0]
+    summary = {"arch": best["arch"], "psnr": best["psnr"], "steps": rungs[-1]["steps"],
+               "supernet_psnr": best["supernet_psnr"], "latency_ms": best["latency_ms"], "budget_ms": budget,
+               "slack": settings.slack, "feasible": best["latency_ms"] <= budget, "candidates": len(pool),
+               "rungs": rungs}
+    atomic_write_text(out / RESULT_FILE, json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def format_rerank(summary: dict[str, Any]) -> str:
+    """One line per arch of the last rung, and the choice."""
+    last = summary["rungs"][-1]
+    lines = [f"| arch | fine-tuned PSNR ({last['steps']} steps) | supernet PSNR | predicted ms |", "|---|---|---|---|"]
+    for x in last["results"]:
+        shown = "diverged" if x["psnr"] is None else f"{x['psnr']:.2f}"
+        lines.append(f"| `{x['arch']}` | {shown} | {x['supernet_psnr']:.2f} | {x['latency_ms']:.1f} |")
+    within = "within the budget" if summary["feasible"] else f"over the budget {summary['budget_ms']:.1f} ms (slack)"
+    lines.append(f"re-ranked choice: {summary['arch']} ({summary['psnr']:.2f} dB after {summary['steps']} steps, "
+                 f"{summary['latency_ms']:.1f} ms predicted, {within}; {summary['candidates']} candidates)")
+    return "\n".join(lines)

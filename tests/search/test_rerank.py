@@ -1,0 +1,135 @@
+"""Re-ranking the search's candidates by short fine-tunings: pool, rung plan, successive halving, resume, errors,
+and ``rerank.py`` end to end on a tiny checkpoint."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from search_testutil import REPO
+from search.rerank import RerankSettings, candidate_pool, format_rerank, rung_plan, run_rerank
+
+# supernet score and predicted latency per arch: the supernet prefers the archs the fine-tuning ranks last
+EVALUATED = {"SSSSSSSS": (26.0, 100.0), "STSSSSSS": (26.5, 110.0), "SSTSSTSS": (25.9, 118.0),
+             "SSSTSSSS": (26.3, 105.0), "SSTSSSSS": (26.1, 104.0), "TTTTTTTT": (27.0, 300.0),
+             "STTSSSSS": (26.4, 125.0)}
+# what a fine-tuning reaches: grows with the steps, ranks differently from the supernet
+FINETUNED = {"SSTSSTSS": 28.0, "SSSTSSSS": 27.5, "SSTSSSSS": 26.9, "STSSSSSS": 26.8, "SSSSSSSS": 26.2}
+
+
+def write_search(folder, budget=110.0, cost="latency_ms"):
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["arch,psnr,latency_ms,granularity,transformer_blocks,feasible,on_front"]
+    lines += [f"{a},{p},{ms},stage,{a.count('T')},{ms <= budget},False" for a, (p, ms) in EVALUATED.items()]
+    (folder / "all_evaluated.csv").write_text("\n".join(lines) + "\n")
+    (folder / "chosen.json").write_text(json.dumps({"budget": budget, "cost": cost, "supernet": "x.pt"}))
+    return folder
+
+
+class FakeFineTune:
+    """Records every call; a fine-tuning of ``steps`` reaches FINETUNED[arch] - 10 / steps (None: diverged)."""
+
+    def __init__(self, diverge=()):
+        self.calls, self.diverge = [], set(diverge)
+
+    def __call__(self, arch, steps, folder):
+        self.calls.append((arch, steps, folder.name, folder.parent.name))
+        return None if arch in self.diverge else FINETUNED[arch] - 10.0 / steps
+
+
+def settings(tmp_path, **kw):
+    return RerankSettings(supernet=tmp_path / "supernet.pt", config="configs/demo.yaml",
+                          search_dir=write_search(tmp_path / "search"), out=tmp_path / "rerank", progress=False, **kw)
+
+
+def test_rung_plan_shrinks_by_eta_and_stops_at_one():
+    assert rung_plan(21, 100, 3, 2) == [(21, 100), (7, 300)]
+    assert rung_plan(5, 10, 2, 5) == [(5, 10), (3, 20), (2, 40), (1, 80)]
+    assert rung_plan(1, 100, 3, 3) == [(1, 100)]
+
+
+def test_candidate_pool_keeps_the_slack_budget_best_supernet_score_first():
+    records = [{"arch": a, "psnr": p, "latency_ms": ms} for a, (p, ms) in EVALUATED.items()]
+    pool = candidate_pool(records, 110.0, 0.1, 32)
+    assert [r["arch"] for r in pool] == ["STSSSSSS", "SSSTSSSS", "SSTSSSSS", "SSSSSSSS", "SSTSSTSS"]
+    assert [r["arch"] for r in candidate_pool(records, 110.0, 0.0, 2)] == ["STSSSSSS", "SSSTSSSS"]
+
+
+def test_successive_halving_picks_what_the_fine_tuning_ranks_first(tmp_path):
+    fake = FakeFineTune()
+    summary = run_rerank(settings(tmp_path, steps=10, eta=2, rungs=3), finetune=fake)
+    assert summary["arch"] == "SSTSSTSS" and summary["steps"] == 40 and summary["candidates"] == 5
+    assert not summary["feasible"]  # 118 ms: over the 110 ms budget, within the 10% slack
+    assert [(len(r["results"]), r["steps"]) for r in summary["rungs"]] == [(5, 10), (3, 20), (2, 40)]
+    assert [r["arch"] for r in summary["rungs"][1]["results"]] == ["SSTSSTSS", "SSSTSSSS", "SSTSSSSS"]
+    assert {c[3] for c in fake.calls} == {"rung0-10steps", "rung1-20steps", "rung2-40steps"}
+    assert json.loads((tmp_path / "rerank" / "reranked.json").read_text()) == summary
+    text = format_rerank(summary)
+    assert "re-ranked choice: SSTSSTSS" in text and "over the budget" in text and "| `SSSTSSSS` | 27.25 |" in text
+
+
+def test_a_diverged_fine_tuning_ranks_last_and_is_not_trained_longer(tmp_path):
+    fake = FakeFineTune(diverge={"SSTSSTSS"})
+    summary = run_rerank(settings(tmp_path, steps=10, eta=2, rungs=2), finetune=fake)
+    assert summary["arch"] == "SSSTSSSS"
+    assert summary["rungs"][0]["results"][-1] == {"arch": "SSTSSTSS", "psnr": None, "supernet_psnr": 25.9,
+                                                  "latency_ms": 118.0}
+    assert ("SSTSSTSS", 20) not in [(c[0], c[1]) for c in fake.calls]
+
+
+@pytest.mark.parametrize("kw, message", [({"steps": 0}, "steps: expected >= 1"), ({"eta": 1}, "eta: expected >= 2"),
+                                         ({"slack": -0.1}, "slack: expected >= 0")])
+def test_bad_settings_are_named(tmp_path, kw, message):
+    with pytest.raises(ValueError, match=message):
+        settings(tmp_path, **kw)
+
+
+def test_a_search_without_a_lut_or_candidates_is_refused(tmp_path):
+    write_search(tmp_path / "penalty", cost="transformer_cost")
+    s = settings(tmp_path)
+    s.search_dir = tmp_path / "penalty"
+    with pytest.raises(ValueError, match="without a LUT"):
+        run_rerank(s, finetune=FakeFineTune())
+    s = settings(tmp_path, budget_ms=50.0)
+    with pytest.raises(ValueError, match="raise --slack or the budget"):
+        run_rerank(s, finetune=FakeFineTune())
+    s.search_dir = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match="all_evaluated.csv: missing"):
+        run_rerank(s, finetune=FakeFineTune())
+
+
+TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_blocks=1", "model.heads=[1,1,1,1]",
+        "supernet.warmup=0", "data.patch_size=32", "data.batch_size=2", "data.val_count=1", "data.val_crop=32",
+        "data.val_crops=1", "train.checkpoint_every=2", "train.log_every=1"]
+
+
+@pytest.mark.slow
+def test_rerank_cli_fine_tunes_resumes_and_names_bad_options(tmp_path):
+    """rerank.py on a tiny freshly initialised supernet: 2 candidates x 1 step, then the best x 2 steps; a rerun
+    trains nothing again."""
+    from supernet.checkpoint import atomic_save, build_model
+    from supernet.config import load_config
+
+    cfg = load_config(REPO / "configs" / "demo.yaml", TINY)
+    ckpt = tmp_path / "supernet.pt"
+    atomic_save({"model": build_model(cfg).state_dict(), "config": cfg.to_dict(), "phase": "supernet", "step": 0},
+                ckpt)
+    search = write_search(tmp_path / "search", budget=104.0)
+    cmd = [sys.executable, "rerank.py", "--search-dir", str(search), "--supernet", str(ckpt), "--config",
+           "configs/demo.yaml", "--steps", "1", "--eta", "2", "--slack", "0", *[a for kv in TINY for a in ("--set", kv)]]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = search / "rerank"
+    summary = json.loads((out / "reranked.json").read_text())
+    assert [(len(r["results"]), r["steps"]) for r in summary["rungs"]] == [(2, 1), (1, 2)]
+    assert summary["arch"] in ("SSSSSSSS", "SSTSSSSS") and summary["feasible"]
+    assert (out / "rung1-2steps" / f"subnet-{summary['arch']}" / "subnet.pt").is_file()
+    assert "re-ranked choice:" in proc.stdout
+    log = (out / "rerank.log").read_text()
+    assert log.count("$ ") == 3
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert rerun.returncode == 0 and (out / "rerank.log").read_text() == log  # finished fine-tunings are read back
+    bad = subprocess.run(cmd + ["--eta", "1"], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert bad.returncode == 2 and "--eta: expected >= 2, got 1" in bad.stderr
