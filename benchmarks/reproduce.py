@@ -71,9 +71,9 @@ def main() -> None:
                          "it times (build_lut.py --calibrate); the search's predictions use it")
     ap.add_argument("--out", default=None)
     ap.add_argument("--from-run", default=None, metavar="DIR",
-                    help="reuse DIR's supernet, LUT (calibration included) and search (copied into --out, which must "
-                         "differ) and redo only fine-tuning, evaluation and timing: e.g. the same run with another "
-                         "--finetune-steps")
+                    help="reuse DIR's supernet, LUT (calibration included) and search, not its re-ranking (copied "
+                         "into --out, which must differ) and redo only fine-tuning, evaluation and timing: e.g. the "
+                         "same run with another --finetune-steps")
     ap.add_argument("--finetune-distill", type=float, default=0.0, metavar="W",
                     help="fine-tune every arch but all-T with W x L1 to a frozen teacher's output added to its loss "
                          "(all-T, the baseline, is always trained by L1 to the ground truth alone)")

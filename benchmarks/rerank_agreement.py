@@ -46,7 +46,8 @@ def report(run: Path) -> list[str]:
     full = {row["arch"]: row["psnr"] for row in summary["rows"]}
     trained = [a for a in full if any(a in res for res in rungs)]
     final_steps = summary["finetune_steps"]
-    lines += ["", "| arch | supernet | " + " | ".join(f"{s} steps" for s in steps) + f" | {final_steps} steps (table) |",
+    lines += ["", "| arch | supernet | " + " | ".join(f"{s} steps" for s in steps)
+              + f" | {final_steps} steps (table) |",
               "|---|---|" + "---|" * len(steps) + "---|"]
     for a in sorted(trained, key=lambda a: -full[a]):
         sup = next(res[a]["supernet_psnr"] for res in rungs if a in res)

@@ -90,7 +90,8 @@ REUSABLE_STEPS = ("supernet/supernet.pt", "lut.json", "search/chosen.json")
 
 
 def reuse_steps(from_run: str | Path, out: str | Path) -> list[Path]:
-    """Copy ``from_run``'s supernet checkpoint, LUT and search results into ``out`` (files already there stay), so
+    """Copy ``from_run``'s supernet checkpoint, LUT and search results (not a re-ranking: it depends on the
+    fine-tuning settings) into ``out`` (files already there stay), so
     :func:`run_pipeline` on ``out`` redoes only fine-tuning, evaluation and timing. Returns the copied files.
 
     Raises ``FileNotFoundError`` naming every missing file when ``from_run`` is not a finished run.
@@ -102,9 +103,10 @@ def reuse_steps(from_run: str | Path, out: str | Path) -> list[Path]:
     if src.resolve() == dst.resolve():
         raise ValueError(f"--from-run {src}: is the output folder itself; give another --out")
     copied = []
+    rerank = src / "search" / "rerank"  # its choice depends on the fine-tuning settings, which the new run changes
     for f in [src / "supernet" / "supernet.pt", src / "lut.json", *sorted((src / "search").rglob("*"))]:
         target = dst / f.relative_to(src)
-        if f.is_file() and not target.exists():
+        if f.is_file() and not target.exists() and rerank not in f.parents:
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(target.name + ".tmp")
             shutil.copy2(f, tmp)

@@ -57,7 +57,8 @@ def _finished_run(root, **extra):
 def test_reuse_steps_copies_supernet_lut_and_search_only(tmp_path):
     from supernet.pipeline import reuse_steps
 
-    src = _finished_run(tmp_path / "src", **{"subnet-SSSS/subnet.pt": 1, "supernet/checkpoints/last.pt": 1})
+    src = _finished_run(tmp_path / "src", **{"subnet-SSSS/subnet.pt": 1, "supernet/checkpoints/last.pt": 1,
+                                              "search/rerank/reranked.json": 1})
     out = tmp_path / "out"
     (out / "search").mkdir(parents=True)
     (out / "search" / "chosen.json").write_text("kept")  # files already there are not overwritten

@@ -118,7 +118,8 @@ def test_rerank_cli_fine_tunes_resumes_and_names_bad_options(tmp_path):
                 ckpt)
     search = write_search(tmp_path / "search", budget=104.0)
     cmd = [sys.executable, "rerank.py", "--search-dir", str(search), "--supernet", str(ckpt), "--config",
-           "configs/demo.yaml", "--steps", "1", "--eta", "2", "--slack", "0", *[a for kv in TINY for a in ("--set", kv)]]
+           "configs/demo.yaml", "--steps", "1", "--eta", "2", "--slack", "0",
+           *[a for kv in TINY for a in ("--set", kv)]]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = search / "rerank"
