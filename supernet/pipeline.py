@@ -339,9 +339,9 @@ def run_pipeline(spec: PipelineSpec) -> dict:
     finetune("all-T", all_t)
     if spec.rerank_steps:  # 3b. re-rank the search's candidates by short fine-tunings; the best joins the table
         rerank_dir = search_dir / "rerank"
-        if not (rerank_dir / "reranked.json").exists():
-            _run(_rerank_command(spec, py, ckpt, search_dir, rerank_dir, budget, _finetune_sets(spec, all_s, all_t,
-                                                                                                  out)), log)
+        if not (rerank_dir / "reranked.json").exists():  # hybrids share their fine-tuning settings: all-S's
+            hybrid_sets = _finetune_sets(spec, all_s, all_t, out)
+            _run(_rerank_command(spec, py, ckpt, search_dir, rerank_dir, budget, hybrid_sets), log)
         reranked = Arch.parse(json.loads((rerank_dir / "reranked.json").read_text())["arch"], supernet)
         named = {k: a for k, a in archs.items() if k.startswith("named ")}  # the search's rows first, then named
         archs = {**{k: a for k, a in archs.items() if k not in named}, "ENS reranked": reranked, **named}
