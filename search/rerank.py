@@ -55,7 +55,10 @@ def read_evaluated(search_dir: Path) -> tuple[list[dict[str, Any]], dict[str, An
     for p in (csv_path, chosen_path):
         if not p.is_file():
             raise FileNotFoundError(f"{p}: missing (expected a finished search.py output folder)")
-    chosen = json.loads(chosen_path.read_text())
+    try:
+        chosen = json.loads(chosen_path.read_text())
+    except ValueError as e:
+        raise ValueError(f"{chosen_path}: not JSON ({e})") from None
     if chosen.get("cost") != "latency_ms":
         raise ValueError(f"{chosen_path}: the search ran without a LUT (cost {chosen.get('cost')!r}); re-ranking "
                          f"needs predicted latencies (search.py --lut)")
@@ -64,7 +67,11 @@ def read_evaluated(search_dir: Path) -> tuple[list[dict[str, Any]], dict[str, An
     missing = {"arch", "psnr", "latency_ms"} - set(rows[0] if rows else {})
     if missing:
         raise ValueError(f"{csv_path}: no rows or missing columns {sorted(missing)}")
-    return [{"arch": r["arch"], "psnr": float(r["psnr"]), "latency_ms": float(r["latency_ms"])} for r in rows], chosen
+    try:
+        records = [{"arch": r["arch"], "psnr": float(r["psnr"]), "latency_ms": float(r["latency_ms"])} for r in rows]
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{csv_path}: psnr and latency_ms must be numbers ({e})") from None
+    return records, chosen
 
 
 def candidate_pool(records: Sequence[dict[str, Any]], budget_ms: float, slack: float,

@@ -52,8 +52,9 @@ def settings_from_args(argv: Sequence[str] | None = None) -> RerankSettings:
                               out=a.out or a.search_dir / "rerank", steps=a.steps, eta=a.eta, rungs=a.rungs,
                               slack=a.slack, budget_ms=a.budget_ms, max_candidates=a.max_candidates,
                               overrides=a.set)
-    except ValueError as e:
-        p.error(f"--{str(e).split(':')[0].replace('_', '-')}: {str(e).split(':', 1)[1].strip()}")
+    except ValueError as e:  # RerankSettings names the field first: "eta: expected >= 2, got 1"
+        field_name, message = str(e).split(": ", 1)
+        p.error(f"--{field_name.replace('_', '-')}: {message}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

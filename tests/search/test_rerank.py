@@ -95,6 +95,15 @@ def test_a_search_without_a_lut_or_candidates_is_refused(tmp_path):
     s = settings(tmp_path, budget_ms=50.0)
     with pytest.raises(ValueError, match="raise --slack or the budget"):
         run_rerank(s, finetune=FakeFineTune())
+    (tmp_path / "penalty" / "chosen.json").write_text("{not json")
+    s.search_dir = tmp_path / "penalty"
+    with pytest.raises(ValueError, match="chosen.json: not JSON"):
+        run_rerank(s, finetune=FakeFineTune())
+    write_search(tmp_path / "penalty")
+    with open(tmp_path / "penalty" / "all_evaluated.csv", "a") as f:
+        f.write("SSSSSSST,n/a,99.0,stage,1,True,False\n")
+    with pytest.raises(ValueError, match="all_evaluated.csv: psnr and latency_ms must be numbers"):
+        run_rerank(s, finetune=FakeFineTune())
     s.search_dir = tmp_path / "nowhere"
     with pytest.raises(FileNotFoundError, match="all_evaluated.csv: missing"):
         run_rerank(s, finetune=FakeFineTune())
