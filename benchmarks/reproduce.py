@@ -90,6 +90,9 @@ def main() -> None:
     ap.add_argument("--rerank-rungs", type=int, default=2)
     ap.add_argument("--rerank-eta", type=int, default=3)
     ap.add_argument("--rerank-slack", type=float, default=0.1)
+    ap.add_argument("--rerank-min-speedup", type=float, metavar="X",
+                    help="re-rank only the candidates measured on this host >= X times faster than all-T (rerank.py "
+                         "--min-speedup; default: the predicted latency alone decides)")
     ap.add_argument("--arch", action="append", default=[], metavar="ARCH", dest="archs",
                     help="also fine-tune, evaluate and time this arch (repeatable; e.g. a hybrid another seed's "
                          "search chose), labelled 'named ARCH' in the table")
@@ -107,6 +110,9 @@ def main() -> None:
                              ("--rerank-eta", args.rerank_eta, 2), ("--rerank-slack", args.rerank_slack, 0)):
         if not value >= low:
             ap.error(f"{flag}: expected >= {low}, got {value}")
+    if args.rerank_min_speedup is not None and not (args.rerank and args.rerank_min_speedup > 0):
+        ap.error(f"--rerank-min-speedup: expected > 0 with --rerank STEPS, got {args.rerank_min_speedup}"
+                 + ("" if args.rerank else " without --rerank"))
     if args.finetune_feature_distill < 0:
         ap.error(f"--finetune-feature-distill: expected >= 0, got {args.finetune_feature_distill}")
     pattern, steps = SCALES[args.scale]
@@ -140,7 +146,8 @@ def main() -> None:
                         finetune_teacher=args.finetune_teacher, extra_archs=tuple(args.archs),
                         finetune_feature_distill=args.finetune_feature_distill,
                         lut_calibrate=lut_calibrate, rerank_steps=args.rerank, rerank_rungs=args.rerank_rungs,
-                        rerank_eta=args.rerank_eta, rerank_slack=args.rerank_slack)
+                        rerank_eta=args.rerank_eta, rerank_slack=args.rerank_slack,
+                        rerank_min_speedup=args.rerank_min_speedup)
     if args.from_run:
         try:
             _check_same_network(Path(args.from_run) / "supernet" / "supernet.pt", load_config(config, args.set))

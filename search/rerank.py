@@ -7,6 +7,10 @@ fine-tunes each ``steps`` steps from the supernet (``train.py subnet``, the run'
 the best ``1 / eta`` and fine-tunes those ``eta`` times longer, for ``rungs`` rungs; the best of the last rung is the
 re-ranked choice. Every fine-tuning is its own folder, so a killed run resumes where it stopped.
 
+With ``min_speedup`` the candidates and all-T are first timed on this host (:mod:`search.measured_speedup`) and
+only those measured at least ``min_speedup`` x faster than all-T are fine-tuned: near the budget edge the LUT's few
+percent decide whether an arch is 2.9x or 3.1x, the measurement decides instead.
+
 Selection uses the validation set the final table reports on, as the search itself does.
 """
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from search.fileio import atomic_write_text
+from search.measured_speedup import MEASURED_FILE, Measure, measured_speedups, onnx_measure, timing_of_lut
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_FILE = "reranked.json"
@@ -38,6 +43,7 @@ class RerankSettings:
     slack: float = 0.1                   # candidates: predicted latency <= budget x (1 + slack)
     budget_ms: float | None = None       # default: chosen.json's budget
     max_candidates: int = 32
+    min_speedup: float | None = None     # also: measured speed-up over all-T on this host >= this (None: off)
     overrides: Sequence[str] = field(default_factory=list)  # --set KEY=VALUE for every fine-tuning
     progress: bool = True
 
@@ -47,6 +53,8 @@ class RerankSettings:
                 raise ValueError(f"{key}: expected >= {low}, got {getattr(self, key)}")
         if not self.slack >= 0:
             raise ValueError(f"slack: expected >= 0, got {self.slack}")
+        if self.min_speedup is not None and not self.min_speedup > 0:
+            raise ValueError(f"min_speedup: expected > 0, got {self.min_speedup}")
 
 
 def read_evaluated(search_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -141,25 +149,64 @@ def _finished_psnr(folder: Path, arch: str) -> float | None:
     return float(r["psnr"]) if r and "psnr" in r else None
 
 
-def run_rerank(settings: RerankSettings, finetune: FineTune | None = None) -> dict[str, Any]:
-    """Successive halving over the candidate pool; writes and returns ``<out>/reranked.json``."""
+def measured_pool(pool: list[dict[str, Any]], settings: RerankSettings, chosen: dict[str, Any],
+                  measure: Measure | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The pool's archs measured at least ``settings.min_speedup`` x faster than all-T (each record gains
+    ``measured_ms`` and ``speedup``, best supernet score first, at most ``max_candidates``), and the measurement."""
+    chosen_path = settings.search_dir / "chosen.json"
+    resolution = chosen.get("resolution")
+    if not resolution:
+        raise ValueError(f"{chosen_path}: no 'resolution' (the search's input size), which --min-speedup times at")
+    if not chosen.get("lut"):
+        raise ValueError(f"{chosen_path}: no 'lut' (the LUT whose timing options --min-speedup reuses)")
+    timing = {"resolution": int(resolution), **timing_of_lut(chosen["lut"])}
+    all_t = pool[0]["arch"].replace("S", "T")  # every gene a transformer, either granularity
+    if measure is None:
+        measure = onnx_measure(settings.supernet, **timing)
+    measured = measured_speedups([r["arch"] for r in pool], all_t, Path(settings.out), measure, timing)
+    speedup = measured["speedup"]
+    kept = [{**r, "measured_ms": measured["ms"][r["arch"]], "speedup": speedup[r["arch"]]} for r in pool
+            if speedup[r["arch"]] >= settings.min_speedup]
+    where = Path(settings.out) / MEASURED_FILE
+    if settings.progress:
+        print(f"measured on this host ({timing['threads']} threads, {timing['rounds']} rounds x {timing['repeats']} "
+              f"runs; {where}): {len(kept)} of {len(pool)} candidates >= {settings.min_speedup:g}x faster than "
+              f"all-T", flush=True)
+    if not kept:
+        best = max(pool, key=lambda r: speedup[r["arch"]])["arch"]
+        raise ValueError(f"no candidate measured >= {settings.min_speedup:g}x faster than all-T on this host (the "
+                         f"fastest, {best}, {speedup[best]:.2f}x; see {where}); lower --min-speedup or raise --slack")
+    return kept[:settings.max_candidates], measured
+
+
+def run_rerank(settings: RerankSettings, finetune: FineTune | None = None,
+               measure: Measure | None = None) -> dict[str, Any]:
+    """Successive halving over the candidate pool; writes and returns ``<out>/reranked.json``. ``measure`` replaces
+    the host timing of ``min_speedup`` (tests)."""
     records, chosen = read_evaluated(settings.search_dir)
     budget = settings.budget_ms if settings.budget_ms is not None else chosen.get("budget")
     if budget is None:
         raise ValueError(f"{settings.search_dir / 'chosen.json'}: the search had no latency budget; give one "
                          f"(--budget-ms)")
-    pool = candidate_pool(records, budget, settings.slack, settings.max_candidates)
+    # with a measured floor every arch within the slack is timed, and the cap applies to those that pass
+    cap = settings.max_candidates if settings.min_speedup is None else len(records)
+    pool = candidate_pool(records, budget, settings.slack, cap)
     if not pool:
         raise ValueError(f"no arch the search scored is predicted within {budget:.1f} ms x {1 + settings.slack:g}; "
                          f"raise --slack or the budget")
+    measured = None
+    if settings.min_speedup is not None:
+        pool, measured = measured_pool(pool, settings, chosen, measure)
     out = Path(settings.out)
     finetune = finetune or train_py_finetune(settings, out / "rerank.log")
     supernet_psnr = {r["arch"]: r["psnr"] for r in pool}
     latency = {r["arch"]: r["latency_ms"] for r in pool}
+    speedup = {r["arch"]: r["speedup"] for r in pool if "speedup" in r}
     survivors = [r["arch"] for r in pool]
     rungs = []
     plan = rung_plan(len(survivors), settings.steps, settings.eta, settings.rungs)
-    print(f"re-ranking {len(survivors)} archs within {budget:.1f} ms x {1 + settings.slack:g}: "
+    floor = "" if measured is None else f", measured >= {settings.min_speedup:g}x faster than all-T"
+    print(f"re-ranking {len(survivors)} archs within {budget:.1f} ms x {1 + settings.slack:g}{floor}: "
           + ", ".join(f"{n} x {s} steps" for n, s in plan), flush=True)
     for r, (n, steps) in enumerate(plan):
         survivors = survivors[:n]
@@ -167,11 +214,12 @@ def run_rerank(settings: RerankSettings, finetune: FineTune | None = None) -> di
         for i, arch in enumerate(survivors):
             psnr = finetune(arch, steps, out / f"rung{r}-{steps}steps" / f"subnet-{arch}")
             results.append({"arch": arch, "psnr": psnr, "supernet_psnr": supernet_psnr[arch],
-                            "latency_ms": latency[arch]})
+                            "latency_ms": latency[arch], **({"speedup": speedup[arch]} if speedup else {})})
             if settings.progress:
                 shown = "diverged" if psnr is None else f"{psnr:.2f} dB"
+                fast = f", measured {speedup[arch]:.2f}x" if speedup else ""
                 print(f"  rung {r} ({steps} steps) {i + 1}/{len(survivors)}: {arch} {shown} (supernet "
-                      f"{supernet_psnr[arch]:.2f} dB, {latency[arch]:.1f} ms)", flush=True)
+                      f"{supernet_psnr[arch]:.2f} dB, {latency[arch]:.1f} ms{fast})", flush=True)
         # best first; a diverged fine-tuning ranks last; ties keep the supernet's order
         results.sort(key=lambda x: math.inf if x["psnr"] is None else -x["psnr"])
         rungs.append({"steps": steps, "results": results})
@@ -183,6 +231,8 @@ def run_rerank(settings: RerankSettings, finetune: FineTune | None = None) -> di
                "supernet_psnr": best["supernet_psnr"], "latency_ms": best["latency_ms"], "budget_ms": budget,
                "slack": settings.slack, "feasible": best["latency_ms"] <= budget, "candidates": len(pool),
                "rungs": rungs}
+    if measured is not None:
+        summary.update(min_speedup=settings.min_speedup, speedup=best["speedup"], measured=measured)
     atomic_write_text(out / RESULT_FILE, json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -190,11 +240,16 @@ def run_rerank(settings: RerankSettings, finetune: FineTune | None = None) -> di
 def format_rerank(summary: dict[str, Any]) -> str:
     """One line per arch of the last rung, and the choice."""
     last = summary["rungs"][-1]
-    lines = [f"| arch | fine-tuned PSNR ({last['steps']} steps) | supernet PSNR | predicted ms |", "|---|---|---|---|"]
+    measured = "speedup" in summary
+    head = f"| arch | fine-tuned PSNR ({last['steps']} steps) | supernet PSNR | predicted ms |"
+    lines = [head + (" measured speed-up |" if measured else ""), "|---|---|---|---|" + ("---|" if measured else "")]
     for x in last["results"]:
         shown = "diverged" if x["psnr"] is None else f"{x['psnr']:.2f}"
-        lines.append(f"| `{x['arch']}` | {shown} | {x['supernet_psnr']:.2f} | {x['latency_ms']:.1f} |")
+        lines.append(f"| `{x['arch']}` | {shown} | {x['supernet_psnr']:.2f} | {x['latency_ms']:.1f} |"
+                     + (f" {x['speedup']:.2f}x |" if measured else ""))
     within = "within the budget" if summary["feasible"] else f"over the budget {summary['budget_ms']:.1f} ms (slack)"
+    if measured:
+        within += f", measured {summary['speedup']:.2f}x faster than all-T (floor {summary['min_speedup']:g}x)"
     lines.append(f"re-ranked choice: {summary['arch']} ({summary['psnr']:.2f} dB after {summary['steps']} steps, "
                  f"{summary['latency_ms']:.1f} ms predicted, {within}; {summary['candidates']} candidates)")
     return "\n".join(lines)

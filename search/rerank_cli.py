@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-ms", type=float, help="latency budget (default: chosen.json's)")
     p.add_argument("--max-candidates", type=int, default=d.max_candidates,
                    help=f"at most this many, best supernet score first (default {d.max_candidates})")
+    p.add_argument("--min-speedup", type=float, metavar="X",
+                   help="also time every candidate and all-T on this host (onnxruntime, the LUT's threads, repeats "
+                        "and rounds) and fine-tune only those measured >= X times faster than all-T (default: off)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every fine-tuning (e.g. subnet.distill_weight=3)")
     return p
@@ -51,6 +54,7 @@ def settings_from_args(argv: Sequence[str] | None = None) -> RerankSettings:
         return RerankSettings(supernet=supernet, config=a.config, search_dir=a.search_dir,
                               out=a.out or a.search_dir / "rerank", steps=a.steps, eta=a.eta, rungs=a.rungs,
                               slack=a.slack, budget_ms=a.budget_ms, max_candidates=a.max_candidates,
+                              min_speedup=a.min_speedup,
                               overrides=a.set)
     except ValueError as e:  # RerankSettings names the field first: "eta: expected >= 2, got 1"
         field_name, message = str(e).split(": ", 1)

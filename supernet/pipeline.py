@@ -65,6 +65,8 @@ class PipelineSpec:
     rerank_eta: int = 3
     rerank_slack: float = 0.1
     rerank_max_candidates: int = 32  # the best supernet scores first
+    # re-rank only candidates measured on this host at least this many times faster than all-T (None: predicted only)
+    rerank_min_speedup: float | None = None
 
     def __post_init__(self) -> None:
         for key in ("finetune_distill", "finetune_feature_distill", "rerank_steps", "rerank_slack"):
@@ -196,6 +198,8 @@ def _rerank_command(spec: PipelineSpec, py: str, ckpt: Path, search_dir: Path, o
            "--out", str(out), "--steps", str(spec.rerank_steps), "--rungs", str(spec.rerank_rungs), "--eta",
            str(spec.rerank_eta), "--slack", f"{spec.rerank_slack:g}", "--max-candidates",
            str(spec.rerank_max_candidates), *_sets(spec), *finetune_sets]
+    if spec.rerank_min_speedup is not None:
+        cmd += ["--min-speedup", f"{spec.rerank_min_speedup:g}"]
     return cmd + (["--budget-ms", f"{budget:.3f}"] if budget is not None else [])
 
 

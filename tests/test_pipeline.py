@@ -26,7 +26,7 @@ def test_tiny_pipeline_produces_every_artefact(tmp_path, capsys):
                         search_args=["--pop-size", "8", "--generations", "2", "--offsprings", "4", "--screen", "0",
                                      "--no-progress"],
                         overrides=TINY, extra_archs=["STSTSTST"], budget_fraction=1.0, rerank_steps=1,
-                        rerank_rungs=1, rerank_slack=0.0, rerank_max_candidates=2)
+                        rerank_rungs=1, rerank_slack=0.0, rerank_max_candidates=2, rerank_min_speedup=0.5)
     summary = run_pipeline(spec)
     out = tmp_path / "demo"
     assert (out / "supernet" / "supernet.pt").is_file()
@@ -43,6 +43,11 @@ def test_tiny_pipeline_produces_every_artefact(tmp_path, capsys):
     # the re-ranking's choice (search/rerank/reranked.json) is fine-tuned like the others, after the search's rows
     reranked = json.loads((out / "search" / "rerank" / "reranked.json").read_text())
     assert labels[-2] == "ENS reranked" and summary["rows"][-2]["arch"] == reranked["arch"]
+    # the measured floor timed every candidate and all-T on this host (a 0.5x floor: all pass; the cap then applies)
+    measured = json.loads((out / "search" / "rerank" / "measured.json").read_text())
+    assert measured["all_t"] == "TTTTTTTT" and measured["resolution"] == 32 and measured["threads"] == 1
+    assert all(ms > 0 for ms in measured["ms"].values()) and reranked["candidates"] == 2
+    assert reranked["speedup"] == measured["speedup"][reranked["arch"]]
     assert reranked["feasible"] and (out / "subnet-TTTTTTTT" / "subnet.pt").stat().st_mtime < (
         out / "search" / "rerank" / "reranked.json").stat().st_mtime  # all-T, a possible teacher, trains first
     for r in summary["rows"]:

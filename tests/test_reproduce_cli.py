@@ -159,6 +159,15 @@ def test_rerank_is_off_by_default_passed_on_and_checked(monkeypatch, capsys):
     spec = _reproduce(monkeypatch, "--task", "deblur", "--rerank", "100", "--rerank-rungs", "3", "--rerank-eta", "2",
                       "--rerank-slack", "0.05")
     assert (spec.rerank_steps, spec.rerank_rungs, spec.rerank_eta, spec.rerank_slack) == (100, 3, 2, 0.05)
+    assert spec.rerank_min_speedup is None
+    spec = _reproduce(monkeypatch, "--task", "deblur", "--rerank", "100", "--rerank-min-speedup", "3")
+    assert spec.rerank_min_speedup == 3
+    for bad, message in ((["--rerank-min-speedup", "3"], "--rerank-min-speedup: expected > 0 with --rerank STEPS, got "
+                                                         "3.0 without --rerank"),
+                         (["--rerank", "100", "--rerank-min-speedup", "0"], "--rerank-min-speedup: expected > 0")):
+        with pytest.raises(SystemExit):
+            _reproduce(monkeypatch, "--task", "deblur", *bad)
+        assert message in capsys.readouterr().err
     with pytest.raises(SystemExit):
         _reproduce(monkeypatch, "--task", "deblur", "--rerank", "100", "--rerank-eta", "1")
     assert "--rerank-eta: expected >= 2, got 1" in capsys.readouterr().err

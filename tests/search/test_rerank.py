@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from search_testutil import REPO
+from search.measured_speedup import timing_of_lut
 from search.rerank import RerankSettings, candidate_pool, format_rerank, rung_plan, run_rerank
 
 # supernet score and predicted latency per arch: the supernet prefers the archs the fine-tuning ranks last
@@ -19,12 +20,16 @@ EVALUATED = {"SSSSSSSS": (26.0, 100.0), "STSSSSSS": (26.5, 110.0), "SSTSSTSS": (
 FINETUNED = {"SSTSSTSS": 28.0, "SSSTSSSS": 27.5, "SSTSSSSS": 26.9, "STSSSSSS": 26.8, "SSSSSSSS": 26.2}
 
 
-def write_search(folder, budget=110.0, cost="latency_ms"):
+def write_search(folder, budget=110.0, cost="latency_ms", lut_device=None, lut_threads=1):
     folder.mkdir(parents=True, exist_ok=True)
     lines = ["arch,psnr,latency_ms,granularity,transformer_blocks,feasible,on_front"]
     lines += [f"{a},{p},{ms},stage,{a.count('T')},{ms <= budget},False" for a, (p, ms) in EVALUATED.items()]
     (folder / "all_evaluated.csv").write_text("\n".join(lines) + "\n")
-    (folder / "chosen.json").write_text(json.dumps({"budget": budget, "cost": cost, "supernet": "x.pt"}))
+    lut = folder / "lut.json"  # only what the measured floor reads: where and how the LUT was timed
+    lut.write_text(json.dumps({"device": lut_device or {"backend": "local"},
+                               "runtime": {"threads": lut_threads, "repeats": 5, "rounds": 3}}))
+    (folder / "chosen.json").write_text(json.dumps({"budget": budget, "cost": cost, "supernet": "x.pt",
+                                                    "resolution": 64, "lut": str(lut)}))
     return folder
 
 
@@ -80,7 +85,8 @@ def test_a_diverged_fine_tuning_ranks_last_and_is_not_trained_longer(tmp_path):
 
 
 @pytest.mark.parametrize("kw, message", [({"steps": 0}, "steps: expected >= 1"), ({"eta": 1}, "eta: expected >= 2"),
-                                         ({"slack": -0.1}, "slack: expected >= 0")])
+                                         ({"slack": -0.1}, "slack: expected >= 0"),
+                                         ({"min_speedup": 0.0}, "min_speedup: expected > 0")])
 def test_bad_settings_are_named(tmp_path, kw, message):
     with pytest.raises(ValueError, match=message):
         settings(tmp_path, **kw)
@@ -107,6 +113,65 @@ def test_a_search_without_a_lut_or_candidates_is_refused(tmp_path):
     s.search_dir = tmp_path / "nowhere"
     with pytest.raises(FileNotFoundError, match="all_evaluated.csv: missing"):
         run_rerank(s, finetune=FakeFineTune())
+
+
+# measured on the host: all-T 300 ms; SSTSSTSS faster than the LUT predicts (118 ms), STSSSSSS slower (110 ms)
+MEASURED = {"TTTTTTTT": 300.0, "SSSSSSSS": 100.0, "STSSSSSS": 120.0, "SSTSSTSS": 95.0, "SSSTSSSS": 105.0,
+            "SSTSSSSS": 104.0}
+
+
+class FakeMeasure:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, archs):
+        self.calls.append(list(archs))
+        return {a: MEASURED[a] for a in archs}
+
+
+def test_a_measured_floor_fine_tunes_only_archs_that_are_fast_in_fact(tmp_path, capsys):
+    measure = FakeMeasure()
+    s = settings(tmp_path, steps=10, eta=2, rungs=2, min_speedup=3.0, max_candidates=1)
+    s.progress = True
+    summary = run_rerank(s, finetune=FakeFineTune(), measure=measure)
+    # every arch within 110 ms x 1.1 timed once with all-T first; only 300/100 and 300/95 reach 3x; the cap applies
+    # to those that pass (best supernet score first: SSSSSSSS 26.0 before SSTSSTSS 25.9)
+    assert measure.calls == [["TTTTTTTT", "STSSSSSS", "SSSTSSSS", "SSTSSSSS", "SSSSSSSS", "SSTSSTSS"]]
+    assert summary["candidates"] == 1 and summary["arch"] == "SSSSSSSS" and summary["speedup"] == 3.0
+    s.max_candidates = 32
+    s.out = tmp_path / "rerank-all"
+    summary = run_rerank(s, finetune=FakeFineTune(), measure=measure)
+    assert [r["arch"] for r in summary["rungs"][0]["results"]] == ["SSTSSTSS", "SSSSSSSS"]
+    assert summary["arch"] == "SSTSSTSS" and summary["speedup"] == pytest.approx(300 / 95)
+    assert summary["min_speedup"] == 3.0 and summary["measured"]["ms"]["TTTTTTTT"] == 300.0
+    measured = json.loads((s.out / "measured.json").read_text())
+    assert measured["threads"] == 1 and measured["resolution"] == 64 and measured["speedup"]["STSSSSSS"] == 2.5
+    text = format_rerank(summary)
+    assert "measured speed-up |" in text and "| 3.16x |" in text
+    assert "measured 3.16x faster than all-T (floor 3x)" in text
+    assert "2 of 5 candidates >= 3x faster than all-T" in capsys.readouterr().out
+    # a rerun reads the timings back (the pool stays the same); other timing options time again
+    (s.out / "reranked.json").unlink()
+    assert run_rerank(s, finetune=FakeFineTune(), measure=measure)["arch"] == "SSTSSTSS" and len(measure.calls) == 2
+    write_search(tmp_path / "search", lut_threads=2)
+    run_rerank(s, finetune=FakeFineTune(), measure=measure)
+    assert len(measure.calls) == 3 and json.loads((s.out / "measured.json").read_text())["threads"] == 2
+
+
+def test_a_measured_floor_no_candidate_reaches_or_a_phone_lut_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"no candidate measured >= 5x faster .* SSTSSTSS, 3.16x.*measured.json"):
+        run_rerank(settings(tmp_path, min_speedup=5.0), finetune=FakeFineTune(), measure=FakeMeasure())
+    s = settings(tmp_path, min_speedup=3.0)
+    search = write_search(s.search_dir, lut_device={"backend": "adb", "serial": "R5C"})
+    with pytest.raises(ValueError, match=r"lut.json: measured on another device \(backend 'adb'\); --min-speedup"):
+        run_rerank(s, finetune=FakeFineTune(), measure=FakeMeasure())
+    (search / "lut.json").write_text("{")
+    with pytest.raises(ValueError, match="lut.json: cannot read the LUT"):
+        timing_of_lut(search / "lut.json")
+    chosen = json.loads((search / "chosen.json").read_text())
+    (search / "chosen.json").write_text(json.dumps({k: v for k, v in chosen.items() if k != "resolution"}))
+    with pytest.raises(ValueError, match="chosen.json: no 'resolution'"):
+        run_rerank(s, finetune=FakeFineTune(), measure=FakeMeasure())
 
 
 TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_blocks=1", "model.heads=[1,1,1,1]",
@@ -143,3 +208,16 @@ def test_rerank_cli_fine_tunes_resumes_and_names_bad_options(tmp_path):
     assert rerun.returncode == 0 and (out / "rerank.log").read_text() == log  # finished fine-tunings are read back
     bad = subprocess.run(cmd + ["--eta", "1"], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert bad.returncode == 2 and "--eta: expected >= 2, got 1" in bad.stderr
+
+
+def test_rerank_cli_passes_min_speedup_and_names_a_bad_one(tmp_path, capsys):
+    from search.rerank_cli import settings_from_args
+
+    (tmp_path / "supernet.pt").write_bytes(b"")
+    base = ["--search-dir", str(write_search(tmp_path / "search")), "--supernet", str(tmp_path / "supernet.pt"),
+            "--config", "configs/demo.yaml"]
+    assert settings_from_args(base).min_speedup is None
+    assert settings_from_args(base + ["--min-speedup", "3"]).min_speedup == 3.0
+    with pytest.raises(SystemExit):
+        settings_from_args(base + ["--min-speedup", "-1"])
+    assert "--min-speedup: expected > 0, got -1.0" in capsys.readouterr().err
