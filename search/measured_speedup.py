@@ -24,16 +24,18 @@ Measure = Callable[[Sequence[str]], dict[str, float]]  # archs (all-T included) 
 def timing_of_lut(lut_path: str | Path) -> dict[str, int]:
     """threads / repeats / rounds the LUT was built with; refuses a LUT of another device (a phone: this host's
     timings would say nothing about it)."""
+    from latency_lut.lut import LUT
+
     path = Path(lut_path)
     try:
-        data = json.loads(path.read_text())
+        lut = LUT.load(path)
     except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read the LUT the search used ({e})") from None
-    backend = (data.get("device") or {}).get("backend", "local")
+        raise ValueError(f"cannot read the LUT the search used: {e}") from None
+    backend = lut.device.get("backend", "local")
     if backend != "local":
         raise ValueError(f"{path}: measured on another device (backend {backend!r}); --min-speedup times candidates "
                          f"on this host, which says nothing about that device (drop it, or search with a host LUT)")
-    runtime = data.get("runtime") or {}
+    runtime = lut.runtime
     return {"threads": int(runtime.get("threads") or 1), "repeats": int(runtime.get("repeats") or 5),
             "rounds": int(runtime.get("rounds") or 3)}
 

@@ -79,6 +79,9 @@ class PipelineSpec:
         if self.lut_calibrate == "fit" and self.lut_fidelity_archs < FIT_MIN_NETWORKS:
             raise ValueError(f"lut_calibrate 'fit' fits block scales to the LUT's fidelity networks: needs "
                              f"lut_fidelity_archs >= {FIT_MIN_NETWORKS}, got {self.lut_fidelity_archs}")
+        if self.rerank_min_speedup is not None and not (self.rerank_steps > 0 and self.rerank_min_speedup > 0):
+            raise ValueError(f"rerank_min_speedup must be > 0 and needs rerank_steps > 0, got "
+                             f"{self.rerank_min_speedup} with rerank_steps {self.rerank_steps}")
         if self.finetune_teacher not in FINETUNE_TEACHERS:
             raise ValueError(f"finetune_teacher must be one of {', '.join(FINETUNE_TEACHERS)}, got "
                              f"{self.finetune_teacher!r}")

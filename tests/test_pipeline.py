@@ -206,6 +206,13 @@ def test_an_unknown_lut_calibration_is_refused_naming_it():
         PipelineSpec(lut_calibrate="fit", lut_fidelity_archs=3)
 
 
+@pytest.mark.parametrize("steps, floor", [(100, 0.0), (100, -1.0), (0, 3.0)])
+def test_a_measured_floor_must_be_positive_and_needs_re_ranking(steps, floor):
+    with pytest.raises(ValueError, match=f"rerank_min_speedup must be > 0 and needs rerank_steps > 0, got {floor}"):
+        PipelineSpec(rerank_steps=steps, rerank_min_speedup=floor)
+    assert PipelineSpec(rerank_steps=100, rerank_min_speedup=3.0).rerank_min_speedup == 3.0
+
+
 def test_table_names_a_fitted_lut_and_its_leave_one_out_error():
     row = {"params_M": 1.0, "ssim": 0.9, "predicted_ms": 10.0, "measured_ms": 10.0, "speedup_vs_all_T": 1.0,
            "psnr": 30.0, "onnx": "t.onnx"}

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from latency_lut.lut import SCHEMA_VERSION
 from search_testutil import REPO
 from search.measured_speedup import timing_of_lut
 from search.rerank import RerankSettings, candidate_pool, format_rerank, rung_plan, run_rerank
@@ -25,9 +26,11 @@ def write_search(folder, budget=110.0, cost="latency_ms", lut_device=None, lut_t
     lines = ["arch,psnr,latency_ms,granularity,transformer_blocks,feasible,on_front"]
     lines += [f"{a},{p},{ms},stage,{a.count('T')},{ms <= budget},False" for a, (p, ms) in EVALUATED.items()]
     (folder / "all_evaluated.csv").write_text("\n".join(lines) + "\n")
-    lut = folder / "lut.json"  # only what the measured floor reads: where and how the LUT was timed
-    lut.write_text(json.dumps({"device": lut_device or {"backend": "local"},
-                               "runtime": {"threads": lut_threads, "repeats": 5, "rounds": 3}}))
+    lut = folder / "lut.json"  # a valid LUT with no entries: the measured floor reads where and how it was timed
+    lut.write_text(json.dumps({"version": SCHEMA_VERSION, "device": lut_device or {"backend": "local"},
+                               "runtime": {"tag": "ort", "dtype": "float32", "threads": lut_threads, "repeats": 5,
+                                           "rounds": 3},
+                               "model": {}, "resolutions": [[64, 64]], "entries": {}}))
     (folder / "chosen.json").write_text(json.dumps({"budget": budget, "cost": cost, "supernet": "x.pt",
                                                     "resolution": 64, "lut": str(lut)}))
     return folder
@@ -166,7 +169,10 @@ def test_a_measured_floor_no_candidate_reaches_or_a_phone_lut_is_refused(tmp_pat
     with pytest.raises(ValueError, match=r"lut.json: measured on another device \(backend 'adb'\); --min-speedup"):
         run_rerank(s, finetune=FakeFineTune(), measure=FakeMeasure())
     (search / "lut.json").write_text("{")
-    with pytest.raises(ValueError, match="lut.json: cannot read the LUT"):
+    with pytest.raises(ValueError, match="cannot read the LUT the search used: .*lut.json: not valid JSON"):
+        timing_of_lut(search / "lut.json")
+    (search / "lut.json").write_text(json.dumps({"device": {"backend": "local"}}))
+    with pytest.raises(ValueError, match="lut.json: missing field 'version'"):
         timing_of_lut(search / "lut.json")
     chosen = json.loads((search / "chosen.json").read_text())
     (search / "chosen.json").write_text(json.dumps({k: v for k, v in chosen.items() if k != "resolution"}))
