@@ -9,8 +9,10 @@ with a PSNR at most ``--tolerance`` dB below all-T trained with the same budget 
 
 Without RECORD arguments every ``reproduce_*`` record in ``benchmarks/results`` whose command ran
 ``benchmarks/reproduce.py`` at ``--scale`` is read. For each record it prints the best ENS-chosen row at or past the
-speed-up (the smallest PSNR loss) and the best row of any kind; then, per task, how many records (and which seeds)
-meet the goal and the closest ENS choice. An arch whose fine-tuning diverged counts as not reaching anything.
+speed-up (the smallest PSNR loss), the fastest ENS-chosen row within the tolerance, and the best row of any kind past
+the speed-up; then, per task, which records meet the goal, else the closest ENS choice on each of the two axes.
+dPSNR and speed-up are read as the record's table prints them (two decimals; the speed-up is the run's own end-to-end
+measurement); an arch whose fine-tuning diverged counts as reaching nothing.
 """
 from __future__ import annotations
 
