@@ -49,9 +49,14 @@ def describe(row: dict | None) -> str:
     return f"{row['label']} `{row['arch']}` {row['dpsnr']:+.2f} dB at {row['speedup']:.2f}x"
 
 
+def within(row: dict, tolerance: float) -> bool:
+    """Whether the row's PSNR is at most ``tolerance`` dB below all-T (as printed, so -0.10 is within 0.1)."""
+    return row["dpsnr"] >= -tolerance - 1e-9
+
+
 def fastest_within(rows: list[dict], tolerance: float) -> dict | None:
     """The fastest row at most ``tolerance`` dB below all-T (None if none is)."""
-    close = [r for r in rows if "diverged" not in r and r["dpsnr"] >= -tolerance - 1e-9]
+    close = [r for r in rows if "diverged" not in r and within(r, tolerance)]
     return max(close, key=lambda r: (r["speedup"], r["dpsnr"]), default=None)
 
 
@@ -68,7 +73,7 @@ def assess(name: str, record: dict, tolerance: float, speedup: float) -> dict:
             "seed": option(record["command"], "seed") or "0", "ens": ens,
             "ens_close": fastest_within(chosen, tolerance),
             "any": best_row([r for r in rows if r["label"] != "all-T"], speedup),
-            "met": ens is not None and ens["dpsnr"] >= -tolerance - 1e-9}
+            "met": ens is not None and within(ens, tolerance)}
 
 
 def main() -> None:
@@ -113,6 +118,7 @@ def main() -> None:
         if fastest:
             print(f"    fastest within {args.tolerance:g} dB (not meeting it): seed {fastest['seed']}, "
                   f"{describe(fastest['ens_close'])} ({fastest['name']})")
+
 
 if __name__ == "__main__":
     main()
