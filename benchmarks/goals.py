@@ -25,16 +25,14 @@ RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
 
 from across_seeds import load_record, option  # noqa: E402  (this folder is on the path of a script run from it)
+from supernet.pipeline import parse_table  # noqa: E402
 
 
-def default_records(scale: str) -> list[str]:
-    names = []
-    for path in sorted(RESULTS.glob("reproduce_*.json")):
-        record = load_record(str(path))
-        command = record["command"]
-        if "benchmarks/reproduce.py" in command and (option(command, "--scale") or "proxy") == scale:
-            names.append(str(path))
-    return names
+def default_records(scale: str) -> dict[str, dict]:
+    """Every stored ``benchmarks/reproduce.py`` record at ``scale``, by path (each file read once)."""
+    records = {str(path): load_record(str(path)) for path in sorted(RESULTS.glob("reproduce_*.json"))}
+    return {path: r for path, r in records.items()
+            if "benchmarks/reproduce.py" in r["command"] and (option(r["command"], "--scale") or "proxy") == scale}
 
 
 def best_row(rows: list[dict], speedup: float) -> dict | None:
@@ -61,8 +59,6 @@ def fastest_within(rows: list[dict], tolerance: float) -> dict | None:
 
 
 def assess(name: str, record: dict, tolerance: float, speedup: float) -> dict:
-    from supernet.pipeline import parse_table
-
     try:
         rows = parse_table(record["output"])
     except ValueError as e:
@@ -88,11 +84,11 @@ def main() -> None:
         ap.error(f"--tolerance must be >= 0 dB, got {args.tolerance}")
     if args.speedup <= 0:
         ap.error(f"--speedup must be > 0, got {args.speedup}")
-    names = args.records or default_records(args.scale)
-    if not names:
+    records = {n: load_record(n) for n in args.records} if args.records else default_records(args.scale)
+    if not records:
         raise SystemExit(f"no benchmarks/reproduce.py records at --scale {args.scale} in {RESULTS}")
-    results = [assess(Path(n).stem if n.endswith(".json") else n, load_record(n), args.tolerance, args.speedup)
-               for n in names]
+    results = [assess(Path(n).stem if n.endswith(".json") else n, record, args.tolerance, args.speedup)
+               for n, record in records.items()]
     goal = f"an ENS-chosen arch >= {args.speedup:g}x measured, within {args.tolerance:g} dB of all-T"
     print(f"goal: {goal}\n\n| task | seed | record | best ENS choice >= {args.speedup:g}x | met | "
           f"fastest ENS choice within {args.tolerance:g} dB | best row of any kind >= {args.speedup:g}x |\n"
