@@ -1,5 +1,6 @@
 """Compare pipeline runs (seeds, recipes) from their stored benchmark records: per arch, the PSNR difference to each
-run's own all-T and the measured speed-up, with the mean and range over the runs.
+run's own all-T, the PSNR itself (with its standard deviation: runs of one supernet fine-tuned with different
+``--finetune-seed`` measure the fine-tuning's noise) and the measured speed-up, with the mean and range over the runs.
 
     python benchmarks/across_seeds.py RECORD... [--retime RECORD...]
 
@@ -70,6 +71,29 @@ def summarise(values: list[float]) -> str:
     return f"| {statistics.mean(values):+.2f} | {min(values):+.2f}..{max(values):+.2f} |"
 
 
+def spread(values: list[float]) -> str:
+    """Mean, range and sample standard deviation (blank below two values) of absolute PSNRs, as table cells."""
+    if not values:
+        return "| | | |"
+    sd = f"{statistics.stdev(values):.2f}" if len(values) > 1 else ""
+    return f"| {statistics.mean(values):.2f} | {min(values):.2f}..{max(values):.2f} | {sd} |"
+
+
+def psnr_cells(runs: list[dict], arch: str, key: str, fmt: str) -> tuple[list[str], list[float]]:
+    """One table line's cells (blank: not in the run; ``diverged``) and the values that count, for ``key``."""
+    cells, values = [], []
+    for run in runs:
+        row = next((r for r in run["rows"] if r["arch"] == arch), None)
+        if row is None:
+            cells.append("")
+        elif "diverged" in row:
+            cells.append("diverged")
+        else:
+            cells.append(format(row[key], fmt))
+            values.append(row[key])
+    return cells, values
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("records", nargs="+", help="reproduce.py records (names in benchmarks/results)")
@@ -86,7 +110,8 @@ def main() -> None:
             raise SystemExit(f"record {name}: {e}; expected a benchmarks/reproduce.py record") from None
         out = (option(record["command"], "--out") or "").rstrip("/")
         runs.append({"name": Path(name).stem if name.endswith(".json") else name, "out": out, "rows": rows,
-                     "seed": option(record["command"], "seed") or "0"})
+                     "seed": option(record["command"], "seed") or "0",
+                     "finetune_seed": option(record["command"], "--finetune-seed")})
     timed: dict[str, tuple[int, dict[str, float]]] = {}
     for name in args.retime:
         timed.update(retime_speedups(load_record(name)))
@@ -98,23 +123,19 @@ def main() -> None:
     print("runs:")
     for i, run in enumerate(runs):
         t = timed.get(run["out"])
-        print(f"  [{i}] {run['name']} (seed {run['seed']}; {run['out'] or 'no --out'}"
+        ft = f", fine-tuning seed {run['finetune_seed']}" if run["finetune_seed"] is not None else ""
+        print(f"  [{i}] {run['name']} (seed {run['seed']}{ft}; {run['out'] or 'no --out'}"
               + (f"; retimed at {t[0]} thread{'s' if t[0] != 1 else ''})" if t else ")"))
     cols = " | ".join(f"[{i}]" for i in range(len(runs)))
     print(f"\ndPSNR vs each run's own all-T (dB)\n\n| arch | {cols} | mean | range | n |\n"
           f"|---|{'---|' * len(runs)}---|---|---|")
     for arch in archs:
-        cells, values = [], []
-        for run in runs:
-            row = next((r for r in run["rows"] if r["arch"] == arch), None)
-            if row is None:
-                cells.append("")
-            elif "diverged" in row:
-                cells.append("diverged")
-            else:
-                cells.append(f"{row['dpsnr']:+.2f}")
-                values.append(row["dpsnr"])
+        cells, values = psnr_cells(runs, arch, "dpsnr", "+.2f")
         print(f"| `{arch}` | {' | '.join(cells)} {summarise(values)} {len(values)} |")
+    print(f"\nPSNR (dB)\n\n| arch | {cols} | mean | range | sd | n |\n|---|{'---|' * len(runs)}---|---|---|---|")
+    for arch in archs:
+        cells, values = psnr_cells(runs, arch, "psnr", ".2f")
+        print(f"| `{arch}` | {' | '.join(cells)} {spread(values)} {len(values)} |")
     for title, lookup in (("measured in the run (its own threads)", lambda run, arch: next(
             (r.get("speedup") for r in run["rows"] if r["arch"] == arch), None)),
                           ("retimed (retime.py)", lambda run, arch: timed.get(run["out"], (0, {}))[1].get(arch))):

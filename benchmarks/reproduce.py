@@ -10,6 +10,8 @@
         --out runs/reproduce/denoise-proxy-kd1    # the hybrids also distil the fine-tuned all-T's output
     python benchmarks/reproduce.py --task deblur --from-run runs/reproduce/deblur-proxy --arch SSTSSTSS \
         --out runs/reproduce/deblur-proxy-named    # also fine-tune a hybrid the search did not choose this time
+    python benchmarks/reproduce.py --task denoise --from-run runs/reproduce/denoise-proxy --finetune-seed 1 \
+        --out runs/reproduce/denoise-proxy-ftseed1    # same supernet, fine-tuned on another data order
 
 Latency is measured end to end in onnxruntime on this CPU (and predicted by the LUT). Our goal: a hybrid >= 3x
 faster than all-T with PSNR within 0.1 dB of all-T trained with the same budget (paper: 3.4x deblurring,
@@ -83,6 +85,10 @@ def main() -> None:
     ap.add_argument("--finetune-teacher", default="all-t", choices=list(FINETUNE_TEACHERS),
                     help="with --finetune-distill: the fine-tuned all-T baseline (all-t, default) or the supernet's "
                          "all-T path (supernet)")
+    ap.add_argument("--finetune-seed", type=int, default=None, metavar="N",
+                    help="every fine-tuning (and re-ranking) draws its batches with seed N instead of the config's "
+                         "(the supernet keeps its own): with --from-run, the same supernet fine-tuned again to "
+                         "measure how far the fine-tuning's data order alone moves each arch's PSNR")
     ap.add_argument("--rerank", type=int, default=0, metavar="STEPS",
                     help="after the search, fine-tune every arch it scored within the budget x (1 + --rerank-slack) "
                          "STEPS steps, the best 1/--rerank-eta --rerank-eta x longer (--rerank-rungs rungs; "
@@ -113,6 +119,8 @@ def main() -> None:
     if args.rerank_min_speedup is not None and not (args.rerank and args.rerank_min_speedup > 0):
         ap.error(f"--rerank-min-speedup: expected > 0 with --rerank STEPS, got {args.rerank_min_speedup}"
                  + ("" if args.rerank else " without --rerank"))
+    if args.finetune_seed is not None and args.finetune_seed < 0:
+        ap.error(f"--finetune-seed: expected >= 0, got {args.finetune_seed}")
     if args.finetune_feature_distill < 0:
         ap.error(f"--finetune-feature-distill: expected >= 0, got {args.finetune_feature_distill}")
     pattern, steps = SCALES[args.scale]
@@ -144,7 +152,7 @@ def main() -> None:
                         chosen=("knee", "best_under_budget"), latency_rounds=args.latency_rounds,
                         overrides=args.set, finetune_distill=args.finetune_distill,
                         finetune_teacher=args.finetune_teacher, extra_archs=tuple(args.archs),
-                        finetune_feature_distill=args.finetune_feature_distill,
+                        finetune_feature_distill=args.finetune_feature_distill, finetune_seed=args.finetune_seed,
                         lut_calibrate=lut_calibrate, rerank_steps=args.rerank, rerank_rungs=args.rerank_rungs,
                         rerank_eta=args.rerank_eta, rerank_slack=args.rerank_slack,
                         rerank_min_speedup=args.rerank_min_speedup)

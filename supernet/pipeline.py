@@ -56,6 +56,9 @@ class PipelineSpec:
     finetune_teacher: str = "all-t"
     # and finetune_feature_distill x the distance of its 8 stage outputs to the same teacher's (subnet.feature_...)
     finetune_feature_distill: float = 0.0
+    # not None: every fine-tuning (the re-ranking's included) draws its batches with this seed instead of the
+    # config's (the supernet keeps its own): the same supernet fine-tuned again, to measure the fine-tuning's noise
+    finetune_seed: int | None = None
 
     # > 0: after the search, re-rank its candidates within budget x (1 + rerank_slack) by fine-tunings of this many
     # steps, the best 1 / rerank_eta trained rerank_eta x longer, for rerank_rungs rungs (rerank.py); the best is
@@ -211,14 +214,16 @@ def _sets(spec: PipelineSpec) -> list[str]:
 
 
 def _finetune_sets(spec: PipelineSpec, arch, all_t, out: Path) -> list[str]:
-    """The ``--set`` options that give one arch's fine-tuning the spec's output and stage-feature distillation
-    (none for all-T)."""
+    """The ``--set`` options that give one arch's fine-tuning the spec's data-order seed and its output and
+    stage-feature distillation (none for all-T)."""
+    seed = [] if spec.finetune_seed is None else ["--set", f"seed={spec.finetune_seed}"]
     features = spec.finetune_feature_distill > 0
     if spec.finetune_distill <= 0 and not features:
-        return []
+        return seed
     if arch == all_t:
-        return ["--set", "subnet.distill_weight=0"] + (["--set", "subnet.feature_distill_weight=0"] if features else [])
-    sets = ["--set", f"subnet.distill_weight={spec.finetune_distill:g}"]
+        return seed + ["--set", "subnet.distill_weight=0"] + (
+            ["--set", "subnet.feature_distill_weight=0"] if features else [])
+    sets = seed + ["--set", f"subnet.distill_weight={spec.finetune_distill:g}"]
     if features:
         sets += ["--set", f"subnet.feature_distill_weight={spec.finetune_feature_distill:g}"]
     teacher = str(out / f"subnet-{all_t}" / "subnet.pt") if spec.finetune_teacher == "all-t" else ""
@@ -385,7 +390,8 @@ def run_pipeline(spec: PipelineSpec) -> dict:
     summary_parts = {"fixed_ms": t_parts["fixed"], "transformer_blocks_ms": t_parts["transformer"],
                      "ssm_blocks_ms": s_parts["ssm"]}
     summary = {"config": spec.config, "task": cfg.task, "resolution": spec.resolution, "threads": spec.threads,
-               "finetune_steps": spec.finetune_steps, "rows": rows, "diverged": diverged,
+               "finetune_steps": spec.finetune_steps, "finetune_seed": spec.finetune_seed, "rows": rows,
+               "diverged": diverged,
                "finetune_distill": {"weight": spec.finetune_distill, "teacher": spec.finetune_teacher,
                                     "feature_weight": spec.finetune_feature_distill},
                "input": {"psnr": degraded["psnr"], "ssim": degraded["ssim"], "n": degraded["n"]},
@@ -397,6 +403,11 @@ def run_pipeline(spec: PipelineSpec) -> dict:
     (out / "summary.md").write_text(table + "\n")
     print("\n" + table)
     return summary
+
+
+def _seed_note(summary: dict) -> str:
+    seed = summary.get("finetune_seed")  # summaries written before the option existed have none
+    return "" if seed is None else f" (batches drawn with seed {seed}, not the supernet's)"
 
 
 def _distill_note(summary: dict) -> str:
@@ -447,7 +458,7 @@ def format_table(summary: dict) -> str:
     r0 = next(r for r in summary["rows"] if r["label"] == "all-T")
     lines = [f"ENS {summary['task']} ({summary['config']}), latency at {summary['resolution']}x{summary['resolution']}"
              f" on this CPU ({summary['threads']} threads, onnxruntime, median); every arch fine-tuned "
-             f"{summary['finetune_steps']} steps from the supernet{_distill_note(summary)}",
+             f"{summary['finetune_steps']} steps from the supernet{_seed_note(summary)}{_distill_note(summary)}",
              "",
              TABLE_HEADER,
              "|---|---|---|---|---|---|---|---|---|"]

@@ -9,7 +9,8 @@ from supernet.pipeline import format_table
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def reproduce_record(path: Path, seed: int, out: str, psnrs: dict[str, float], diverged: tuple[str, ...] = ()) -> str:
+def reproduce_record(path: Path, seed: int, out: str, psnrs: dict[str, float], diverged: tuple[str, ...] = (),
+                     extra: str = "") -> str:
     rows = [{"label": "all-T" if a == "TTTTTTTT" else f"named {a}", "arch": a, "params_M": 1.0, "psnr": p,
              "ssim": 0.9, "predicted_ms": 10.0, "measured_ms": 10.0 / (3 if "T" not in a else 1),
              "speedup_vs_all_T": 3.0 if "T" not in a else 1.0, "onnx": f"{a}.onnx"} for a, p in psnrs.items()]
@@ -17,7 +18,7 @@ def reproduce_record(path: Path, seed: int, out: str, psnrs: dict[str, float], d
     summary = {"task": "deblur", "config": "c.yaml", "resolution": 64, "threads": 2, "finetune_steps": 5,
                "rows": rows, "pareto_png": "p.png", "minutes": 1.0,
                "diverged": {f"named {a}": {"arch": a, "message": "loss nan is not finite at step 3"} for a in diverged}}
-    command = f".venv/bin/python benchmarks/reproduce.py --task deblur --set seed={seed} --out {out}"
+    command = f".venv/bin/python benchmarks/reproduce.py --task deblur --set seed={seed} --out {out}{extra}"
     output = "training...\n" + format_table(summary)
     path.write_text(json.dumps({"name": path.stem, "command": command, "output": output}))
     return str(path)
@@ -56,3 +57,18 @@ def test_a_record_that_is_not_a_reproduce_run_is_named(tmp_path):
     assert r.returncode != 0 and "record" in r.stderr and "no pipeline table" in r.stderr
     r = across("no_such_record_name")
     assert r.returncode != 0 and "no_such_record_name.json: no such benchmark record" in r.stderr
+
+
+def test_absolute_psnr_spread_and_the_finetuning_seed(tmp_path):
+    a = reproduce_record(tmp_path / "a.json", 0, "runs/a", {"TTTTTTTT": 30.0, "SSSSSSSS": 29.0})
+    b = reproduce_record(tmp_path / "b.json", 0, "runs/b", {"TTTTTTTT": 30.4, "SSSSSSSS": 29.2},
+                         extra=" --from-run runs/a --finetune-seed 2")
+    c = reproduce_record(tmp_path / "c.json", 0, "runs/c", {"TTTTTTTT": 30.2}, diverged=("SSSSSSSS",))
+    r = across(a, b, c)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "[1] b (seed 0, fine-tuning seed 2; runs/b)" in out and "[0] a (seed 0; runs/a)" in out
+    assert "| `TTTTTTTT` | 30.00 | 30.40 | 30.20 | 30.20 | 30.00..30.40 | 0.20 | 3 |" in out
+    assert "| `SSSSSSSS` | 29.00 | 29.20 | diverged | 29.10 | 29.00..29.20 | 0.14 | 2 |" in out
+    one = across(a)
+    assert "| `TTTTTTTT` | 30.00 | 30.00 | 30.00..30.00 |  | 1 |" in one.stdout  # no sd from one run

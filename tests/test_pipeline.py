@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from supernet import Arch
-from supernet.pipeline import (DIVERGED_MARKER, PipelineSpec, _finetune, format_table, measure_latency, parse_table,
-                               run_pipeline, time_rounds)
+from supernet.pipeline import (DIVERGED_MARKER, PipelineSpec, _finetune, _finetune_sets, format_table, measure_latency,
+                               parse_table, run_pipeline, time_rounds)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model.dim=8", "model.num_blocks=[1,1,1,1]", "model.num_refinement_blocks=1", "model.heads=[1,1,1,1]",
@@ -145,6 +145,22 @@ def test_table_names_the_finetuning_distillation():
             "(0.02 x distance)") in format_table(kd)
     kd["finetune_distill"] = {"weight": 0.0, "teacher": "all-t", "feature_weight": 0.5}
     assert "also distils the fine-tuned all-T's stage features (0.5 x distance)\n" in format_table(kd)
+
+
+def test_a_finetune_seed_reaches_every_finetuning_and_the_table(tmp_path):
+    all_t, hybrid = Arch.parse("TTTTTTTT"), Arch.parse("SSSSTSSS")
+    plain = PipelineSpec()
+    assert _finetune_sets(plain, all_t, all_t, tmp_path) == [] == _finetune_sets(plain, hybrid, all_t, tmp_path)
+    seeded = PipelineSpec(finetune_seed=4)
+    assert _finetune_sets(seeded, all_t, all_t, tmp_path) == ["--set", "seed=4"]
+    kd = PipelineSpec(finetune_seed=4, finetune_distill=3.0)
+    assert _finetune_sets(kd, all_t, all_t, tmp_path)[:4] == ["--set", "seed=4", "--set", "subnet.distill_weight=0"]
+    sets = _finetune_sets(kd, hybrid, all_t, tmp_path)
+    assert sets[:4] == ["--set", "seed=4", "--set", "subnet.distill_weight=3"] and sets.count("seed=4") == 1
+    summary = _summary(30.9, 20.7)
+    assert "seed" not in format_table(summary).splitlines()[0]
+    summary["finetune_seed"] = 4
+    assert "steps from the supernet (batches drawn with seed 4, not the supernet's)" in format_table(summary)
 
 
 def _exits(status: int, line: str) -> list[str]:

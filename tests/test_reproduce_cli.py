@@ -116,6 +116,14 @@ def test_finetune_distillation_is_passed_on_and_checked(monkeypatch, capsys):
     assert "--finetune-feature-distill: expected >= 0, got -0.1" in capsys.readouterr().err
 
 
+def test_finetune_seed_is_off_by_default_passed_on_and_checked(monkeypatch, capsys):
+    assert _reproduce(monkeypatch, "--task", "deblur").finetune_seed is None
+    assert _reproduce(monkeypatch, "--task", "deblur", "--finetune-seed", "3").finetune_seed == 3
+    with pytest.raises(SystemExit):
+        _reproduce(monkeypatch, "--task", "deblur", "--finetune-seed", "-1")
+    assert "--finetune-seed: expected >= 0, got -1" in capsys.readouterr().err
+
+
 def test_named_archs_are_passed_on_and_checked_against_the_recipe(monkeypatch, capsys):
     assert _reproduce(monkeypatch, "--task", "deblur").extra_archs == ()
     spec = _reproduce(monkeypatch, "--task", "deblur", "--arch", "SSTSSTSS", "--arch", "SSTSSSSS")
