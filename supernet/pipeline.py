@@ -75,6 +75,8 @@ class PipelineSpec:
         for key in ("finetune_distill", "finetune_feature_distill", "rerank_steps", "rerank_slack"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
+        if self.finetune_seed is not None and self.finetune_seed < 0:
+            raise ValueError(f"finetune_seed must be >= 0 or None, got {self.finetune_seed}")
         from latency_lut.lut import CALIBRATIONS, FIT_MIN_NETWORKS
 
         if self.lut_calibrate not in CALIBRATIONS:

@@ -157,6 +157,8 @@ def test_a_finetune_seed_reaches_every_finetuning_and_the_table(tmp_path):
     assert _finetune_sets(kd, all_t, all_t, tmp_path)[:4] == ["--set", "seed=4", "--set", "subnet.distill_weight=0"]
     sets = _finetune_sets(kd, hybrid, all_t, tmp_path)
     assert sets[:4] == ["--set", "seed=4", "--set", "subnet.distill_weight=3"] and sets.count("seed=4") == 1
+    with pytest.raises(ValueError, match="finetune_seed must be >= 0 or None, got -1"):
+        PipelineSpec(finetune_seed=-1)
     summary = _summary(30.9, 20.7)
     assert "seed" not in format_table(summary).splitlines()[0]
     summary["finetune_seed"] = 4
