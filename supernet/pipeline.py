@@ -175,6 +175,17 @@ def _finetune(cmd: list[str], sub_dir: Path, log: Path, required: bool) -> str |
     return message
 
 
+def _check_reused_seed(subnet: Path, wanted: int) -> None:
+    """A finished fine-tuning is reused only if its batches were drawn with the seed this run asks for, so that a
+    table never names a seed its rows were not trained with (e.g. ``--finetune-seed`` on an earlier run's folder)."""
+    from supernet.checkpoint import config_of, load_checkpoint
+
+    stored = config_of(load_checkpoint(subnet)).seed
+    if stored != wanted:
+        raise ValueError(f"{subnet}: fine-tuned with seed {stored}, but this run fine-tunes with seed {wanted} "
+                         f"(--finetune-seed); give another --out or delete {subnet.parent} to fine-tune it again")
+
+
 def lut_calibration_of(lut: Path) -> str:
     """The calibration method a LUT file was built with ("none" without one); a file that is not a JSON object is
     named in a ValueError."""
@@ -216,8 +227,8 @@ def _sets(spec: PipelineSpec) -> list[str]:
 
 
 def _finetune_sets(spec: PipelineSpec, arch, all_t, out: Path) -> list[str]:
-    """The ``--set`` options that give one arch's fine-tuning the spec's data-order seed and its output and
-    stage-feature distillation (none for all-T)."""
+    """The ``--set`` options that give one arch's fine-tuning the spec's data-order seed (every arch) and its output
+    and stage-feature distillation (none for all-T)."""
     seed = [] if spec.finetune_seed is None else ["--set", f"seed={spec.finetune_seed}"]
     features = spec.finetune_feature_distill > 0
     if spec.finetune_distill <= 0 and not features:
@@ -335,12 +346,16 @@ def run_pipeline(spec: PipelineSpec) -> dict:
     all_t, all_s = archs["all-T"], archs["all-S"]
     diverged: dict[str, dict[str, str]] = {}
 
+    finetune_seed = cfg.seed if spec.finetune_seed is None else spec.finetune_seed
+
     def finetune(label: str, arch: Arch) -> None:
         sub_dir = out / f"subnet-{arch}"
         message = None
         if (sub_dir / DIVERGED_MARKER).exists():  # diverged in an earlier run: not retried
             message = (sub_dir / DIVERGED_MARKER).read_text().strip()
-        elif not (sub_dir / "subnet.pt").exists():
+        elif (sub_dir / "subnet.pt").exists():
+            _check_reused_seed(sub_dir / "subnet.pt", finetune_seed)
+        else:
             cmd = [py, "train.py", "subnet", "--arch", str(arch), "--from", str(ckpt), "--config", spec.config,
                    "--steps", str(spec.finetune_steps), "--out", str(sub_dir), *_sets(spec),
                    *_finetune_sets(spec, arch, all_t, out)]

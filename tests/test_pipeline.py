@@ -3,6 +3,7 @@ import csv
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,11 @@ def test_tiny_pipeline_produces_every_artefact(tmp_path, capsys):
     log_before = (out / "pipeline.log").read_text()
     run_pipeline(spec)
     assert (out / "pipeline.log").read_text() == log_before
+    # ... but not a fine-tuning drawn with another seed than the rerun asks for: the table would misname it
+    with pytest.raises(ValueError, match="subnet-TTTTTTTT/subnet.pt: fine-tuned with seed 0, but this run "
+                                         "fine-tunes with seed 5"):
+        run_pipeline(replace(spec, finetune_seed=5))
+    assert (out / "pipeline.log").read_text() == log_before and (out / "subnet-TTTTTTTT" / "subnet.pt").is_file()
     # benchmarks/retime.py times the run's ONNX files again and prints one row per arch
     proc = subprocess.run([sys.executable, "benchmarks/retime.py", "--run", str(out), "--rounds", "2", "--repeats",
                            "1", "--threads", "1"], capture_output=True, text=True, timeout=300, cwd=ROOT)
