@@ -5,7 +5,8 @@ proxies the two can disagree (README, "Re-ranking by short fine-tunings"). This 
 scored whose predicted latency is within ``budget x (1 + slack)`` (the slack admits archs the LUT over-predicts),
 fine-tunes each ``steps`` steps from the supernet (``train.py subnet``, the run's own distillation settings), keeps
 the best ``1 / eta`` and fine-tunes those ``eta`` times longer, for ``rungs`` rungs; the best of the last rung is the
-re-ranked choice. Every fine-tuning is its own folder, so a killed run resumes where it stopped.
+re-ranked choice. Every fine-tuning is its own folder, so a killed run resumes where it stopped; a folder
+resumes only with the settings it was started with (``settings.json``), which ``reranked.json`` keeps too.
 
 With ``min_speedup`` the candidates and all-T are first timed on this host (:mod:`search.measured_speedup`) and
 only those measured at least ``min_speedup`` x faster than all-T are fine-tuned: near the budget edge the LUT's few
@@ -29,6 +30,10 @@ from search.measured_speedup import MEASURED_FILE, Measure, measured_speedups, o
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_FILE = "reranked.json"
+SETTINGS_FILE = "settings.json"
+# what decides which archs a re-ranking fine-tunes and what they reach: a folder is resumed, and a finished
+# re-ranking reused, only with the same values
+RESULT_KEYS = ("config", "steps", "eta", "rungs", "slack", "budget_ms", "max_candidates", "min_speedup", "overrides")
 
 
 @dataclass
@@ -55,6 +60,49 @@ class RerankSettings:
             raise ValueError(f"slack: expected >= 0, got {self.slack}")
         if self.min_speedup is not None and not self.min_speedup > 0:
             raise ValueError(f"min_speedup: expected > 0, got {self.min_speedup}")
+
+
+def settings_record(settings: RerankSettings) -> dict[str, Any]:
+    """The :data:`RESULT_KEYS` of ``settings`` as JSON values (what ``settings.json`` and ``reranked.json`` keep)."""
+    return {k: list(settings.overrides) if k == "overrides" else getattr(settings, k) for k in RESULT_KEYS}
+
+
+def settings_mismatch(stored: dict[str, Any], settings: RerankSettings) -> str | None:
+    """None when ``stored`` (a :func:`settings_record`) matches ``settings``; else the differing keys, stored and
+    wanted, in words."""
+    wanted = settings_record(settings)
+    differ = [k for k in RESULT_KEYS if stored.get(k) != wanted[k]]
+    if not differ:
+        return None
+    return "; ".join(f"{k} {stored.get(k)!r} there, {wanted[k]!r} now" for k in differ)
+
+
+def check_resumable(settings: RerankSettings) -> None:
+    """Refuse a folder whose fine-tunings ran with other settings (``<out>/settings.json``): they are read back, not
+    trained again, and would be ranked as if trained with these."""
+    path = Path(settings.out) / SETTINGS_FILE
+    if not path.is_file():
+        return
+    try:
+        stored = json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"{path} is not JSON ({e}); delete {path.parent} to re-rank again") from None
+    differ = settings_mismatch(stored, settings)
+    if differ:
+        raise ValueError(f"{path}: this folder was re-ranked with other settings ({differ}); give another --out or "
+                         f"delete {path.parent} to re-rank with these")
+
+
+def record_settings(settings: RerankSettings) -> None:
+    """Write ``<out>/settings.json`` before the first fine-tuning (a folder from before it was kept: a note)."""
+    out = Path(settings.out)
+    if (out / SETTINGS_FILE).is_file():
+        return
+    if settings.progress and any(out.glob("rung*")):
+        print(f"note: {out} has fine-tunings but no {SETTINGS_FILE} (made before it was kept); resuming unchecked",
+              flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / SETTINGS_FILE, json.dumps(settings_record(settings), indent=2) + "\n")
 
 
 def read_evaluated(search_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -194,6 +242,7 @@ def run_rerank(settings: RerankSettings, finetune: FineTune | None = None,
     if not pool:
         raise ValueError(f"no arch the search scored is predicted within {budget:.1f} ms x {1 + settings.slack:g}; "
                          f"raise --slack or the budget")
+    check_resumable(settings)
     measured = None
     if settings.min_speedup is not None:
         pool, measured = measured_pool(pool, settings, chosen, measure)
@@ -206,6 +255,7 @@ def run_rerank(settings: RerankSettings, finetune: FineTune | None = None,
     rungs = []
     plan = rung_plan(len(survivors), settings.steps, settings.eta, settings.rungs)
     floor = "" if measured is None else f", measured >= {settings.min_speedup:g}x faster than all-T"
+    record_settings(settings)
     print(f"re-ranking {len(survivors)} archs within {budget:.1f} ms x {1 + settings.slack:g}{floor}: "
           + ", ".join(f"{n} x {s} steps" for n, s in plan), flush=True)
     for r, (n, steps) in enumerate(plan):
@@ -230,7 +280,7 @@ def run_rerank(settings: RerankSettings, finetune: FineTune | None = None,
     summary = {"arch": best["arch"], "psnr": best["psnr"], "steps": rungs[-1]["steps"],
                "supernet_psnr": best["supernet_psnr"], "latency_ms": best["latency_ms"], "budget_ms": budget,
                "slack": settings.slack, "feasible": best["latency_ms"] <= budget, "candidates": len(pool),
-               "rungs": rungs}
+               "rungs": rungs, "settings": settings_record(settings)}
     if measured is not None:
         summary.update(min_speedup=settings.min_speedup, speedup=best["speedup"], measured=measured)
     atomic_write_text(out / RESULT_FILE, json.dumps(summary, indent=2) + "\n")

@@ -186,6 +186,23 @@ def _check_reused_seed(subnet: Path, wanted: int) -> None:
                          f"(--finetune-seed); give another --out or delete {subnet.parent} to fine-tune it again")
 
 
+def _check_reused_rerank(result: Path, cmd: list[str]) -> None:
+    """A finished re-ranking is reused only if it ran with the settings ``cmd`` (this run's rerank.py command) asks
+    for: seed, distillation, steps, budget (a result written before it kept its settings is reused with a note)."""
+    from search.rerank import settings_mismatch
+    from search.rerank_cli import settings_from_args
+
+    stored = json.loads(result.read_text()).get("settings")
+    if stored is None:
+        print(f"note: {result} does not record its settings (made before they were kept); reused unchecked",
+              flush=True)
+        return
+    differ = settings_mismatch(stored, settings_from_args(cmd[2:]))
+    if differ:
+        raise ValueError(f"{result}: re-ranked with other settings than this run's ({differ}); give another --out "
+                         f"or delete {result.parent} to re-rank again")
+
+
 def lut_calibration_of(lut: Path) -> str:
     """The calibration method a LUT file was built with ("none" without one); a file that is not a JSON object is
     named in a ValueError."""
@@ -368,9 +385,12 @@ def run_pipeline(spec: PipelineSpec) -> dict:
     finetune("all-T", all_t)
     if spec.rerank_steps:  # 3b. re-rank the search's candidates by short fine-tunings; the best joins the table
         rerank_dir = search_dir / "rerank"
-        if not (rerank_dir / "reranked.json").exists():  # hybrids share their fine-tuning settings: all-S's
-            hybrid_sets = _finetune_sets(spec, all_s, all_t, out)
-            _run(_rerank_command(spec, py, ckpt, search_dir, rerank_dir, budget, hybrid_sets), log)
+        # hybrids share their fine-tuning settings: all-S's
+        cmd = _rerank_command(spec, py, ckpt, search_dir, rerank_dir, budget, _finetune_sets(spec, all_s, all_t, out))
+        if (rerank_dir / "reranked.json").exists():
+            _check_reused_rerank(rerank_dir / "reranked.json", cmd)
+        else:
+            _run(cmd, log)
         reranked = Arch.parse(json.loads((rerank_dir / "reranked.json").read_text())["arch"], supernet)
         named = {k: a for k, a in archs.items() if k.startswith("named ")}  # the search's rows first, then named
         archs = {**{k: a for k, a in archs.items() if k not in named}, "ENS reranked": reranked, **named}

@@ -70,6 +70,11 @@ def test_tiny_pipeline_produces_every_artefact(tmp_path, capsys):
                                          "fine-tunes with seed 5"):
         run_pipeline(replace(spec, finetune_seed=5))
     assert (out / "pipeline.log").read_text() == log_before and (out / "subnet-TTTTTTTT" / "subnet.pt").is_file()
+    # ... nor a re-ranking with other settings: its choice would be reported as the new settings'
+    with pytest.raises(ValueError, match=r"rerank/reranked.json: re-ranked with other settings than this run's "
+                                         r"\(steps 1 there, 2 now\)"):
+        run_pipeline(replace(spec, rerank_steps=2))
+    assert (out / "pipeline.log").read_text() == log_before
     # benchmarks/retime.py times the run's ONNX files again and prints one row per arch
     proc = subprocess.run([sys.executable, "benchmarks/retime.py", "--run", str(out), "--rounds", "2", "--repeats",
                            "1", "--threads", "1"], capture_output=True, text=True, timeout=300, cwd=ROOT)

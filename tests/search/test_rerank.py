@@ -87,6 +87,21 @@ def test_a_diverged_fine_tuning_ranks_last_and_is_not_trained_longer(tmp_path):
     assert ("SSTSSTSS", 20) not in [(c[0], c[1]) for c in fake.calls]
 
 
+def test_a_folder_resumes_only_with_the_settings_it_was_started_with(tmp_path):
+    """Finished fine-tunings are read back, not trained again: a rerun with other settings would rank them as if
+    trained with the new ones, so it is refused, naming the file and what differs; the same settings resume."""
+    first = run_rerank(settings(tmp_path, steps=10, eta=2, rungs=2), finetune=FakeFineTune())
+    stored = json.loads((tmp_path / "rerank" / "settings.json").read_text())
+    assert stored == first["settings"] and stored["steps"] == 10 and stored["overrides"] == []
+    again = run_rerank(settings(tmp_path, steps=10, eta=2, rungs=2), finetune=FakeFineTune())
+    assert again["arch"] == first["arch"]
+    fake = FakeFineTune()
+    with pytest.raises(ValueError, match=r"rerank/settings.json: this folder was re-ranked with other settings "
+                                         r"\(steps 10 there, 20 now; overrides \[\] there, \['seed=1'\] now\)"):
+        run_rerank(settings(tmp_path, steps=20, eta=2, rungs=2, overrides=["seed=1"]), finetune=fake)
+    assert not fake.calls and json.loads((tmp_path / "rerank" / "settings.json").read_text()) == stored
+
+
 @pytest.mark.parametrize("kw, message", [({"steps": 0}, "steps: expected >= 1"), ({"eta": 1}, "eta: expected >= 2"),
                                          ({"slack": -0.1}, "slack: expected >= 0"),
                                          ({"min_speedup": 0.0}, "min_speedup: expected > 0")])
@@ -164,6 +179,7 @@ def test_a_measured_floor_fine_tunes_only_archs_that_are_fast_in_fact(tmp_path, 
 def test_a_measured_floor_no_candidate_reaches_or_a_phone_lut_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"no candidate measured >= 5x faster .* SSTSSTSS, 3.16x.*measured.json"):
         run_rerank(settings(tmp_path, min_speedup=5.0), finetune=FakeFineTune(), measure=FakeMeasure())
+    assert not (tmp_path / "rerank" / "settings.json").exists()  # nothing fine-tuned: a lower floor may rerun here
     s = settings(tmp_path, min_speedup=3.0)
     search = write_search(s.search_dir, lut_device={"backend": "adb", "serial": "R5C"})
     with pytest.raises(ValueError, match=r"lut.json: measured on another device \(backend 'adb'\); --min-speedup"):
