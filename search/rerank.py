@@ -67,11 +67,31 @@ def settings_record(settings: RerankSettings) -> dict[str, Any]:
     return {k: list(settings.overrides) if k == "overrides" else getattr(settings, k) for k in RESULT_KEYS}
 
 
+def _same_file(a: Any, b: Any) -> bool:
+    """``a == b``, or two spellings of one existing file (``configs/x.yaml`` and ``./configs/x.yaml``)."""
+    if a == b:
+        return True
+    try:
+        return isinstance(a, str) and isinstance(b, str) and Path(a).is_file() and Path(a).samefile(b)
+    except OSError:
+        return False
+
+
+def _same_setting(key: str, stored: Any, wanted: Any) -> bool:
+    if key == "config":
+        return _same_file(stored, wanted)
+    if key == "overrides" and isinstance(stored, list) and len(stored) == len(wanted):
+        # KEY=VALUE each; a value may be a path (subnet.teacher=...)
+        pairs = [(str(s).partition("="), str(w).partition("=")) for s, w in zip(stored, wanted)]
+        return all(s[0] == w[0] and _same_file(s[2], w[2]) for s, w in pairs)
+    return stored == wanted
+
+
 def settings_mismatch(stored: dict[str, Any], settings: RerankSettings) -> str | None:
     """None when ``stored`` (a :func:`settings_record`) matches ``settings``; else the differing keys, stored and
-    wanted, in words."""
+    wanted, in words. A config or ``--set`` path spelt another way that names the same file matches."""
     wanted = settings_record(settings)
-    differ = [k for k in RESULT_KEYS if stored.get(k) != wanted[k]]
+    differ = [k for k in RESULT_KEYS if not _same_setting(k, stored.get(k), wanted[k])]
     if not differ:
         return None
     return "; ".join(f"{k} {stored.get(k)!r} there, {wanted[k]!r} now" for k in differ)

@@ -192,7 +192,10 @@ def _check_reused_rerank(result: Path, cmd: list[str]) -> None:
     from search.rerank import settings_mismatch
     from search.rerank_cli import settings_from_args
 
-    stored = json.loads(result.read_text()).get("settings")
+    try:
+        stored = json.loads(result.read_text()).get("settings")
+    except ValueError as e:
+        raise ValueError(f"{result} is not JSON ({e}); delete {result.parent} to re-rank again") from None
     if stored is None:
         print(f"note: {result} does not record its settings (made before they were kept); reused unchecked",
               flush=True)

@@ -40,7 +40,10 @@ ssm_capacity_derain_proxy_conv_gate_low_res*)), ``norm_stages``
 where the residual stream grows: without a norm x, B and C all scale with the input, so the scan's output grows
 with its cube), ``bc_bound`` (k > 0: B and C of every token soft-clipped to k tanh(v / k), elementwise on the
 2 x d_state narrow channels, so that without a token norm the scan's output grows linearly in the input instead
-of with its cube; 0 = off), ``stage_options`` (per-stage overrides of any other option, applied last, e.g. ``{enc1: {scan_pool:
+of with its cube; 0 = off), ``dt_floor`` (f > 0: every token's step dt at least f, so each token forgets at least
+``1 - exp(-|A| f)`` of the scan's state (|A| stays near 1 in training): a bound on the scan's memory, which patches of
+64 pixels never exceed but whole images do; 0 = off; not part of the LUT key, like ``dt_limit``: the clamp costs
+nothing measurable), ``stage_options`` (per-stage overrides of any other option, applied last, e.g. ``{enc1: {scan_pool:
 2}, dec1: {scan_pool: 2}, refinement: {scan_pool: 2}}`` scans pooled tokens only at full resolution), ``scan_impl``.
 """
 from __future__ import annotations
@@ -88,6 +91,7 @@ class SSMOptions:
     dt_min: float = 1e-3
     dt_max: float = 0.1
     dt_limit: float = 1.0
+    dt_floor: float = 0.0
     scan_impl: str = "auto"
 
     @classmethod
@@ -128,6 +132,8 @@ class SSMOptions:
                 raise ValueError(f"ssm.{name} must be one of {list(NORMS)}, got {getattr(self, name)!r}")
         if self.bc_bound < 0:
             raise ValueError(f"ssm.bc_bound must be >= 0 (0: B and C unbounded), got {self.bc_bound}")
+        if not 0 <= self.dt_floor <= self.dt_limit:
+            raise ValueError(f"ssm.dt_floor must be in [0, dt_limit={self.dt_limit:g}] (0: off), got {self.dt_floor}")
         if self.expand <= 0 or self.mlp_ratio < 0:
             raise ValueError(f"ssm.expand must be > 0 and ssm.mlp_ratio >= 0, got {self.expand}, {self.mlp_ratio}")
         for stage, _ in self.stage_options:
@@ -387,8 +393,9 @@ class SSMBlock(nn.Module):
             xs = F.silu(xs)
         else:  # Mamba's order: projection, then depthwise conv (two transposes in onnxruntime)
             xs = F.silu(self.conv(xs.permute(0, 3, 1, 2))).permute(0, 2, 3, 1)
-        # bounded step keeps every chunk's log-decay finite and the exps away from denormals
-        dt = F.softplus(dt).clamp(max=opts.dt_limit)
+        # bounded step keeps every chunk's log-decay finite and the exps away from denormals; dt_floor bounds the
+        # memory from above: every token forgets at least 1 - exp(A dt_floor) of the state
+        dt = F.softplus(dt).clamp(min=opts.dt_floor or None, max=opts.dt_limit)
         A = -torch.exp(self.A_log)
         y = None
         for i, direction in enumerate(opts.directions):

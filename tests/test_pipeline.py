@@ -268,3 +268,13 @@ def test_a_finished_lut_of_another_calibration_is_refused_not_reused(tmp_path):
     _check_lut_calibration(lut, "boundary_pairs")
     with pytest.raises(SystemExit, match="built with calibration 'boundary_pairs'"):
         _check_lut_calibration(lut, "none")
+
+
+def test_a_reused_rerank_result_that_is_not_json_is_refused_naming_the_file(tmp_path):
+    from supernet.pipeline import _check_reused_rerank
+
+    result = tmp_path / "rerank" / "reranked.json"
+    result.parent.mkdir()
+    result.write_text('{"arch": "SSTS')
+    with pytest.raises(ValueError, match=r"rerank/reranked.json is not JSON .*delete .*rerank to re-rank again"):
+        _check_reused_rerank(result, [sys.executable, "rerank.py"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -100,6 +102,26 @@ def test_a_folder_resumes_only_with_the_settings_it_was_started_with(tmp_path):
                                          r"\(steps 10 there, 20 now; overrides \[\] there, \['seed=1'\] now\)"):
         run_rerank(settings(tmp_path, steps=20, eta=2, rungs=2, overrides=["seed=1"]), finetune=fake)
     assert not fake.calls and json.loads((tmp_path / "rerank" / "settings.json").read_text()) == stored
+
+
+def test_a_config_or_teacher_spelt_another_way_is_the_same_setting(tmp_path, monkeypatch):
+    """``configs/x.yaml``, ``./configs/x.yaml`` and its absolute path are one file; another file, or a teacher path
+    that no longer exists, is not."""
+    from search.rerank import settings_mismatch, settings_record
+
+    monkeypatch.chdir(REPO)
+    teacher = tmp_path / "teacher.pt"
+    teacher.write_bytes(b"")
+    stored = settings_record(settings(tmp_path, overrides=[f"subnet.teacher={teacher}", "seed=1"]))
+    same = settings(tmp_path, overrides=[f"subnet.teacher={tmp_path}/./teacher.pt", "seed=1"])
+    assert settings_mismatch(stored, same) is None
+    for config in ("./configs/demo.yaml", str(Path("configs/demo.yaml").resolve())):
+        assert settings_mismatch(stored, replace(same, config=config)) is None
+    assert "config 'configs/demo.yaml' there, 'configs/denoise.yaml' now" in settings_mismatch(
+        stored, replace(same, config="configs/denoise.yaml"))
+    assert "overrides" in settings_mismatch(stored, replace(same, overrides=[f"subnet.teacher={teacher}", "seed=2"]))
+    gone = dict(stored, overrides=[f"subnet.teacher={tmp_path}/moved/teacher.pt", "seed=1"])
+    assert "overrides" in settings_mismatch(gone, same)
 
 
 @pytest.mark.parametrize("kw, message", [({"steps": 0}, "steps: expected >= 1"), ({"eta": 1}, "eta: expected >= 2"),

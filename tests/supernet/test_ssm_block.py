@@ -302,3 +302,23 @@ def test_bc_bound_makes_the_norm_free_update_grow_linearly_with_the_input():
     assert SSMOptions(bc_bound=2.0).key() == SSMOptions().key() + "-bc2"
     with pytest.raises(ValueError, match=r"ssm.bc_bound must be >= 0"):
         SSMOptions.from_any({"bc_bound": -1})
+
+
+def test_dt_floor_bounds_every_step_from_below():
+    """``dt_floor`` clamps every token's step from below: at ``dt_floor == dt_limit`` every step is the same, so the
+    dt projection no longer changes the output; below it, it does. Not part of the LUT key (a clamp costs nothing)."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 8, 6, 7, dtype=torch.float64)
+    outs = {}
+    for floor in (0.0, 1.0):
+        block = perturb_ssm(SSMBlock(8, norm="none", dt_floor=floor)).double()
+        with torch.no_grad():
+            before = block(x)
+            block.in_proj.bias[-1] += 3.0  # the dt channel (one direction, one head): larger raw steps
+            block.in_proj.weight[-1] *= 0.0
+            outs[floor] = (before, block(x))
+    assert not torch.allclose(*outs[0.0], atol=1e-6)
+    assert torch.allclose(*outs[1.0], atol=1e-12)
+    assert SSMOptions(dt_floor=0.3).key() == SSMOptions().key()
+    with pytest.raises(ValueError, match=r"ssm.dt_floor must be in \[0, dt_limit=1\]"):
+        SSMOptions.from_any({"dt_floor": 1.5})
