@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(PY) demo.py
 
-# the whole suite (about 3 minutes on 2 cores); test-fast skips the tests marked slow
+# the whole suite (about 5 minutes on 2 cores); test-fast skips the tests marked slow
 test: $(STAMP)
 	$(PY) -m pytest -q
 

@@ -5,8 +5,8 @@
 
 ``run`` executes the command, streams its output, and stores the command, its stdout, the date, the git commit
 and the machine in ``benchmarks/results/<name>.json``. ``render`` writes ``BENCHMARKS.md`` from every stored
-result and replaces each ``<!-- bench:NAME -->`` ... ``<!-- /bench -->`` block of README.md with that result's
-output, so every figure the README quotes is a command's verbatim output.
+result and replaces each ``<!-- bench:NAME -->`` ... ``<!-- /bench -->`` block of README.md and docs/experiments.md
+with that result's output, so every figure they quote is a command's verbatim output.
 """
 from __future__ import annotations
 
@@ -89,9 +89,20 @@ def render() -> None:
         out += [f"## {r['name']}", "", f"- command: `{r['command']}`", f"- date: {r['date']} (commit {r['commit']},"
                 f" {r['seconds']} s)", f"- machine: {r['machine']}", "", "```", clean(r["output"]), "```", ""]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(out))
-    readme = ROOT / "README.md"
-    text = readme.read_text()
     by_name = {r["name"]: r for r in records}
+    for doc in RENDERED_DOCS:
+        path = ROOT / doc
+        path.write_text(fill_blocks(path.read_text(), by_name))
+    print(f"wrote BENCHMARKS.md ({len(records)} results) and refreshed {', '.join(RENDERED_DOCS)}")
+
+
+RENDERED_DOCS = ("README.md", "docs/experiments.md")  # the files whose bench blocks render() fills
+BLOCK = re.compile(r"<!-- bench:(\S+) -->.*?<!-- /bench -->", re.S)
+
+
+def fill_blocks(text: str, by_name: dict[str, dict]) -> str:
+    """Replace every ``<!-- bench:NAME -->`` ... ``<!-- /bench -->`` block of ``text`` with the end of record NAME's
+    output (and its command, date and machine); a block naming no stored record is left as it is."""
 
     def fill(m: re.Match) -> str:
         r = by_name.get(m.group(1))
@@ -101,8 +112,7 @@ def render() -> None:
         return (f"<!-- bench:{r['name']} -->\n`{r['command']}` ({r['date']}, {r['seconds']} s, {r['machine']}; "
                 f"full output in BENCHMARKS.md):\n\n```\n{tail}\n```\n<!-- /bench -->")
 
-    readme.write_text(re.sub(r"<!-- bench:(\S+) -->.*?<!-- /bench -->", fill, text, flags=re.S))
-    print(f"wrote BENCHMARKS.md ({len(records)} results) and refreshed README.md")
+    return BLOCK.sub(fill, text)
 
 
 def main() -> int:

@@ -1,8 +1,8 @@
 """Re-ranking the search's candidates by short fine-tunings (successive halving).
 
 The supernet's score of an arch is its inherited quality; what a user gets is the arch after fine-tuning, and on the
-proxies the two can disagree (README, "Re-ranking by short fine-tunings"). This step takes every arch the search
-scored whose predicted latency is within ``budget x (1 + slack)`` (the slack admits archs the LUT over-predicts),
+proxies the two can disagree (docs/experiments.md, "Re-ranking by short fine-tunings"). This step takes every arch the
+search scored whose predicted latency is within ``budget x (1 + slack)`` (the slack admits archs the LUT over-predicts),
 fine-tunes each ``steps`` steps from the supernet (``train.py subnet``, the run's own distillation settings), keeps
 the best ``1 / eta`` and fine-tunes those ``eta`` times longer, for ``rungs`` rungs; the best of the last rung is the
 re-ranked choice. Every fine-tuning is its own folder, so a killed run resumes where it stopped; a folder
