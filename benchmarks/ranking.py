@@ -1,7 +1,7 @@
 """Ranking fidelity of the supernet: do its one-shot scores order archs as stand-alone training does?
 
     python benchmarks/ranking.py --supernet runs/reproduce/denoise-proxy/supernet/supernet.pt \
-        --config configs/proxy/denoise.yaml [--archs 12] [--steps 400] [--init scratch|inherited]
+        [--config configs/proxy/denoise.yaml] [--archs 12] [--steps 400] [--init scratch|inherited]
 
 Picks ``--archs`` stage-granularity archs spread over the transformer count (all-S ... all-T, seeded), scores
 each with the supernet's weights on the validation set, trains each stand-alone with the same budget
@@ -54,7 +54,8 @@ def pick_archs(n: int, seed: int) -> list:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--supernet", required=True)
-    ap.add_argument("--config", required=True)
+    ap.add_argument("--config", help="the stand-alone trainings' config (default: the supernet checkpoint's own, "
+                                     "its --set overrides included: the way to rank a recipe run with --set)")
     ap.add_argument("--archs", type=int, default=12)
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--init", choices=["scratch", "inherited"], default="scratch")
@@ -163,13 +164,21 @@ def standalone_psnr(arch, seed: int, args, out: Path, supernet, cfg, val) -> flo
                          fresh.state_dict(), "ema": None, "metrics": {}, "phases_done": []}, source)
     sub_dir = out / f"subnet-{arch}{tag}"
     if not (sub_dir / "subnet.pt").exists():
-        cmd = [sys.executable, "train.py", "subnet", "--arch", str(arch), "--from", str(source), "--config",
-               args.config, "--steps", str(args.steps), "--out", str(sub_dir), "--set", f"seed={seed}"]
-        if (sub_dir / "checkpoints" / "last.pt").exists():
-            cmd.append("--resume")
+        cmd = subnet_command(arch, source, args.config, args.steps, sub_dir, seed)
         subprocess.run(cmd, cwd=ROOT, check=True)
     model, _ = load_model(sub_dir / "subnet.pt")
     return evaluate(model, val, cfg.task)["psnr"]
+
+
+def subnet_command(arch, source: Path, config: str | None, steps: int, sub_dir: Path, seed: int) -> list[str]:
+    """``train.py subnet`` for one stand-alone run; without ``config`` it trains with the checkpoint's own config
+    (so a supernet trained with ``--set`` options is fine-tuned with them). Resumes an interrupted run."""
+    cmd = [sys.executable, "train.py", "subnet", "--arch", str(arch), "--from", str(source),
+           *(["--config", config] if config else []), "--steps", str(steps), "--out", str(sub_dir),
+           "--set", f"seed={seed}"]
+    if (sub_dir / "checkpoints" / "last.pt").exists():
+        cmd.append("--resume")
+    return cmd
 
 
 if __name__ == "__main__":

@@ -36,3 +36,15 @@ def test_eval_set_with_a_bad_value_names_the_option(monkeypatch, capsys, tmp_pat
     err = capsys.readouterr().err
     assert "--eval-set data.val_crops=2" in err and "val_crops" in err
     assert not (tmp_path / "out").exists()  # nothing written on bad input
+
+
+def test_without_config_the_trainings_use_the_supernets_own(tmp_path):
+    """No --config: train.py subnet falls back to the checkpoint's config, --set overrides of the supernet included."""
+    mod = _ranking_module()
+    own = mod.subnet_command("SSSSTSSS", tmp_path / "s.pt", None, 400, tmp_path / "sub", 1)
+    assert "--config" not in own and own[own.index("--set") + 1] == "seed=1" and "--resume" not in own
+    named = mod.subnet_command("SSSSTSSS", tmp_path / "s.pt", "configs/demo.yaml", 400, tmp_path / "sub", 0)
+    assert named[named.index("--config") + 1] == "configs/demo.yaml"
+    (tmp_path / "sub" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "sub" / "checkpoints" / "last.pt").write_bytes(b"")
+    assert mod.subnet_command("SSSSTSSS", tmp_path / "s.pt", None, 400, tmp_path / "sub", 0)[-1] == "--resume"
