@@ -4,10 +4,10 @@ at inference (``model.ssm.dt_floor``), and optionally tiled at the training patc
 
 The proxy recipes train on 64-pixel patches and validate on whole photos of about 512 x 512 pixels, so every
 scan runs over 16-64 times more tokens than it saw in training. A token whose step dt is small barely forgets the
-state (decay ``exp(-|A| dt)`` per token, |A| near 1), and such a state can sum over far more tokens on a whole image
-than on a patch. Flooring dt at inference bounds that memory without retraining; a model that relies on its long
-memory gets worse. Tiled inference at the training patch size (``--tile``) takes every block, transformer and SSM,
-back to the token counts it was trained on (Restormer's MDTA also pools over every pixel of its input).
+state (decay ``exp(-|A| dt)`` per token, |A| learnt from [1, 4]), and such a state can sum over far more tokens on a
+whole image than on a patch. Flooring dt at inference bounds that memory without retraining; a model that relies on
+its long memory gets worse. Tiled inference at the training patch size (``--tile``) takes every block, transformer
+and SSM, back to the token counts it was trained on (Restormer's MDTA also pools over every pixel of its input).
 
     python benchmarks/scan_memory.py runs/reproduce/RUN [RUN...] --floors 0,0.1,0.3,0.6 --tile 64
     python benchmarks/scan_memory.py --checkpoint runs/x/subnet-SSSSTSSS/subnet.pt
