@@ -43,8 +43,9 @@ with its cube), ``bc_bound`` (k > 0: B and C of every token soft-clipped to k ta
 of with its cube; 0 = off), ``dt_floor`` (f > 0: every token's step dt at least f, so each token forgets at least
 ``1 - exp(-|A| f)`` of the scan's state; |A| starts in [1, 4] and is learnt, so this bounds the scan's memory as far
 as |A| stays there: a memory patches of 64 pixels never exceed but whole images do; 0 = off; not part of the LUT key,
-like ``dt_limit``: the clamp costs nothing measurable), ``stage_options`` (per-stage overrides of any other option, applied last, e.g. ``{enc1: {scan_pool:
-2}, dec1: {scan_pool: 2}, refinement: {scan_pool: 2}}`` scans pooled tokens only at full resolution), ``scan_impl``.
+like ``dt_limit``: the clamp costs nothing measurable), ``stage_options`` (per-stage overrides of any other option,
+applied last, e.g. ``{enc1: {scan_pool: 2}, dec1: {scan_pool: 2}, refinement: {scan_pool: 2}}`` scans pooled tokens
+only at full resolution), ``scan_impl``.
 """
 from __future__ import annotations
 
